@@ -1,0 +1,79 @@
+"""Config validation with one-line errors that name the offending key.
+
+The workflow validates ``config/config.yaml`` (or a user's ``--configfile``) against
+``workflow/schemas/config.schema.yaml`` at start-up, then checks what a schema
+cannot express (names that must refer to known presets, models and datasets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+def _load_yaml(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _validator(schema_path: Path) -> Draft202012Validator:
+    schema_path = Path(schema_path).resolve()
+
+    def retrieve(uri: str) -> Resource:
+        return Resource.from_contents(_load_yaml(schema_path.parent / uri))
+
+    return Draft202012Validator(_load_yaml(schema_path), registry=Registry(retrieve=retrieve))
+
+
+def _describe(error: ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in known)
+        key = ".".join(filter(None, [path, str(extra[0]) if extra else ""]))
+        hint = f" (known: {', '.join(sorted(known))})" if known else ""
+        return f"config key '{key}' is not a known setting{hint}"
+    return f"config key '{path or '(top level)'}': {error.message}"
+
+
+def validate(config: Mapping[str, Any], schema_path: Path) -> None:
+    """Raise :class:`ConfigError` naming the first bad key of ``config``."""
+    error = best_match(_validator(schema_path).iter_errors(config))
+    if error is not None:
+        raise ConfigError(_describe(error))
+
+
+def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
+                     models: Mapping[str, Any]) -> None:
+    """Check names that refer to presets, model architectures and dataset roles."""
+    for i, name in enumerate(config.get("degradations", [])):
+        if name not in presets:
+            raise ConfigError(
+                f"config key 'degradations.{i}': unknown preset {name!r} "
+                f"(known: {', '.join(sorted(presets))})"
+            )
+    for i, name in enumerate(config.get("baselines", [])):
+        if name not in models:
+            raise ConfigError(
+                f"config key 'baselines.{i}': unknown method {name!r} "
+                f"(known: {', '.join(sorted(models))})"
+            )
+    for name, spec in config.get("models", {}).items():
+        if spec["arch"] not in models:
+            raise ConfigError(
+                f"config key 'models.{name}.arch': unknown architecture {spec['arch']!r} "
+                f"(known: {', '.join(sorted(models))})"
+            )
+    roles = {spec["role"] for spec in config.get("datasets", {}).values()}
+    if "test" not in roles:
+        raise ConfigError("config key 'datasets': no dataset has role 'test', nothing to evaluate")

@@ -1,0 +1,169 @@
+"""Datasets: where HR images come from, and the prepared HR / LR image folders.
+
+A dataset in the config has a ``source``:
+
+* ``builtin`` -- photos shipped inside scikit-image's wheel (no network);
+* ``folder`` -- any directory of images (``path``);
+* ``benchmark`` -- a named set from :mod:`sruq.catalogue` (Set5, Set14, B100,
+  Urban100, T91, DIV2K, ...), found in the local mirror (config ``data_mirror`` or
+  the ``SRUQ_DATA_MIRROR`` environment variable) or downloaded into ``resources/``.
+
+Preparing a dataset writes every image, normalised by :func:`sruq.io.read_image`'s
+policy, as a PNG named after the source image.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sruq.io import atomic_dir, list_images, read_image, write_image, write_json
+
+MIRROR_ENV = "SRUQ_DATA_MIRROR"
+
+
+def _skimage(name: str, index: int | None = None) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
+        return np.asarray(image[index] if index is not None else image)
+
+    return load
+
+
+BUILTIN: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage("astronaut"),
+    "coffee": _skimage("coffee"),
+    "chelsea": _skimage("chelsea"),
+    "rocket": _skimage("rocket"),
+    "hubble_deep_field": _skimage("hubble_deep_field"),
+    "immunohistochemistry": _skimage("immunohistochemistry"),
+    "motorcycle_left": _skimage("stereo_motorcycle", 0),
+    "motorcycle_right": _skimage("stereo_motorcycle", 1),
+    "retina": _skimage("retina"),
+    "colorwheel": _skimage("colorwheel"),
+    "camera": _skimage("camera"),
+    "moon": _skimage("moon"),
+    "coins": _skimage("coins"),
+    "clock": _skimage("clock"),
+    "brick": _skimage("brick"),
+    "grass": _skimage("grass"),
+    "gravel": _skimage("gravel"),
+}
+"""Photos inside scikit-image's wheel; the last seven are greyscale."""
+
+
+class DatasetError(ValueError):
+    """A configured dataset cannot be found or read."""
+
+
+def data_mirror(configured: str | None = None) -> Path | None:
+    """The local mirror folder: the config value, else ``$SRUQ_DATA_MIRROR``, else None."""
+    value = configured or os.environ.get(MIRROR_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def _builtin_images(name: str, spec: Mapping[str, Any]) -> list[tuple[str, np.ndarray]]:
+    images = spec.get("images") or []
+    unknown = [i for i in images if i not in BUILTIN]
+    if unknown:
+        raise DatasetError(
+            f"datasets.{name}.images: unknown builtin image {unknown[0]!r} "
+            f"(known: {', '.join(BUILTIN)})"
+        )
+    return [(i, BUILTIN[i]()) for i in images]
+
+
+def source_folder(
+    name: str, spec: Mapping[str, Any], mirror: Path | None, resources: Path
+) -> Path:
+    """The folder holding a ``folder`` or ``benchmark`` dataset's HR images."""
+    if spec["source"] == "folder":
+        folder = Path(spec["path"]).expanduser()
+        if not folder.is_dir():
+            raise DatasetError(f"datasets.{name}.path: {folder} is not a directory")
+        return folder
+    from sruq.download import ensure_dataset
+
+    set_name = spec.get("name", name)
+    overrides = {k: spec[k] for k in ("url", "sha256") if k in spec}
+    return ensure_dataset(set_name, resources, mirror=mirror, overrides=overrides or None)
+
+
+def load_dataset(
+    name: str, spec: Mapping[str, Any], mirror: Path | None = None,
+    resources: Path = Path("resources"),
+) -> list[tuple[str, np.ndarray]]:
+    """``(image name, uint8 HxWxC)`` pairs of a configured dataset, in a stable order."""
+    if spec["source"] == "builtin":
+        pairs = _builtin_images(name, spec)
+    else:
+        folder = source_folder(name, spec, mirror, resources)
+        files = list_images(folder)
+        if not files:
+            raise DatasetError(f"datasets.{name}: no image files in {folder}")
+        stems = [f.stem for f in files]
+        if len(set(stems)) != len(stems):
+            raise DatasetError(f"datasets.{name}: two images in {folder} share a name")
+        pairs = [(f.stem, read_image(f)) for f in files]
+    pairs = [(n, img if img.ndim == 3 else img[:, :, None]) for n, img in pairs]
+    limit = spec.get("limit")
+    return pairs[:limit] if limit else pairs
+
+
+def prepare_hr(
+    name: str, spec: Mapping[str, Any], out_dir: Path, mirror: Path | None = None,
+    resources: Path = Path("resources"),
+) -> list[str]:
+    """Write a dataset's HR images as PNGs into ``out_dir`` (atomically); return their names."""
+    pairs = load_dataset(name, spec, mirror, resources)
+    with atomic_dir(out_dir) as tmp:
+        for image_name, image in pairs:
+            write_image(tmp / f"{image_name}.png", image)
+    return [n for n, _ in pairs]
+
+
+def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
+    """Crop the bottom/right so both sides are multiples of ``scale``."""
+    h, w = image.shape[:2]
+    if h < scale or w < scale:
+        raise ValueError(f"image of {h}x{w} pixels is smaller than the scale {scale}")
+    return image[: h - h % scale, : w - w % scale]
+
+
+def image_seed(seed: int, *keys: str) -> np.random.Generator:
+    """A generator seeded from the config seed and names, independent of processing order."""
+    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
+
+
+def make_lr_set(
+    hr_dir: Path, out_dir: Path, degradation: str, preset: Mapping[str, Any], scale: int,
+    seed: int, provenance: Path,
+) -> None:
+    """Degrade every HR image of ``hr_dir`` (mod-cropped) into ``out_dir``.
+
+    The sampled parameters of every image go to ``provenance`` (JSON).
+    """
+    from sruq.degrade import degrade_uint8
+
+    torch.manual_seed(seed)
+    records: dict[str, Any] = {}
+    with atomic_dir(out_dir) as tmp:
+        for path in list_images(hr_dir):
+            hr = modcrop(read_image(path), scale)
+            rng = image_seed(seed, degradation, str(scale), path.stem)
+            lr, record = degrade_uint8(hr, dict(preset), scale, rng)
+            write_image(tmp / f"{path.stem}.png", lr)
+            records[path.stem] = record
+    write_json(
+        provenance,
+        {"degradation": degradation, "preset": dict(preset), "scale": scale, "seed": seed,
+         "images": records},
+    )

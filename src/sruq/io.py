@@ -1,0 +1,165 @@
+"""Reading and writing images and tables, with one documented input policy.
+
+Input policy (applied by :func:`read_image`, so every step sees the same pixels):
+
+* EXIF orientation is applied (a photo shot in portrait stays upright).
+* Greyscale (``L``, ``I;16``, ``1``) stays single-channel: metrics then use that
+  channel, and RGB networks see it replicated to three channels.
+* Palette (``P``) images are expanded to RGB (or RGBA when they carry transparency).
+* An alpha channel (``RGBA``, ``LA``, palette transparency) is dropped; the stored
+  colour values are kept.  CMYK, YCbCr and other colour modes are converted to RGB.
+* 16-bit images are reduced to 8 bits with rounding (``v / 257``).  Pillow itself
+  reads 48-bit RGB PNGs as 8-bit RGB.
+* Anything Pillow cannot decode raises :class:`ImageReadError` naming the file.
+
+Writes go to a temporary file in the target folder and are renamed into place,
+so a crash never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+
+
+class ImageReadError(ValueError):
+    """An input file is not a readable image."""
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if is_image_file(p))
+
+
+def _to_uint8(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(image, dtype=np.float64)
+        return np.clip(np.floor(arr / 257.0 + 0.5), 0, 255).astype(np.uint8)
+    if image.mode == "F":
+        arr = np.asarray(image, dtype=np.float64)
+        return np.clip(np.floor(arr * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    if image.mode == "1":
+        image = image.convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode == "LA":
+        image = image.convert("L")
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as ``uint8`` ``(H, W, C)`` with C = 1 or 3, following the policy above."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            arr = _to_uint8(image)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(f"{path}: not a readable image ({err})") from None
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ImageReadError(f"{path}: image has no pixels")
+    return np.ascontiguousarray(arr)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` on success.
+
+    A failure removes the temporary folder and leaves any earlier ``path`` as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write a ``uint8`` ``(H, W)`` / ``(H, W, 1|3)`` array losslessly (format from suffix)."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"{path}: write_image needs uint8 pixels, got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    with atomic_path(path) as tmp:
+        fmt = Image.registered_extensions()[Path(path).suffix.lower()]
+        Image.fromarray(arr).save(tmp, format=fmt)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_npy(path: str | Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``uint8`` ``(H, W, C)`` -> float32 ``(1, C, H, W)`` in [0, 1]."""
+    chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    return chw.float().div(255).unsqueeze(0)
+
+
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """Float ``(1, C, H, W)`` or ``(C, H, W)`` in [0, 1] -> ``uint8`` ``(H, W, C)``.
+
+    Values are clipped (never wrapped) and rounded half up, as MATLAB's ``im2uint8``.
+    """
+    t = tensor.detach().float().cpu()
+    if t.ndim == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"to_uint8 needs a single image, got a batch of {t.shape[0]}")
+        t = t[0]
+    arr = torch.floor(t.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+    return np.ascontiguousarray(arr.transpose(1, 2, 0))

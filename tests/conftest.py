@@ -1,0 +1,27 @@
+"""Shared test fixtures: the reference data mirror and tiny images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_mirror() -> Path | None:
+    """Reference data (Set5, Set14, T91, golden vectors): $SRUQ_DATA_MIRROR or ../shared/data."""
+    env = os.environ.get("SRUQ_DATA_MIRROR")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if (candidate / "benchmarks" / "Set5").is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    found = find_mirror()
+    if found is None:
+        pytest.skip("reference data not found: set SRUQ_DATA_MIRROR to the shared/data folder")
+    return found

@@ -1,0 +1,62 @@
+"""Config validation: the default config passes; bad keys and values fail naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from sruq.config import ConfigError, check_references, validate
+from sruq.degrade import PRESETS
+from sruq.models import MODELS
+
+from conftest import REPO
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_every_shipped_config_is_valid():
+    for path in sorted((REPO / "config").glob("*.yaml")):
+        cfg = yaml.safe_load(path.read_text())
+        validate(cfg, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c.update(sead=1), "'sead' is not a known setting"),
+        (lambda c: c["metrics"].update(chanel="y"), "'metrics.chanel' is not a known setting"),
+        (lambda c: c.update(scales=[5]), "'scales.0'"),
+        (lambda c: c["datasets"]["builtin-test"].update(role="tset"), "builtin-test.role"),
+        (lambda c: c["datasets"]["builtin-test"].pop("images"), "'images' is a required"),
+        (lambda c: c.update(seed=-1), "'seed'"),
+    ],
+)
+def test_bad_config_names_the_key(config, mutate, message):
+    bad = copy.deepcopy(config)
+    mutate(bad)
+    with pytest.raises(ConfigError, match=message) as info:
+        validate(bad, SCHEMA)
+    assert "\n" not in str(info.value)
+
+
+def test_references_are_checked(config):
+    check_references(config, PRESETS, MODELS)
+    bad = copy.deepcopy(config)
+    bad["degradations"] = ["bicubic", "no-such-preset"]
+    with pytest.raises(ConfigError, match="degradations.1.*no-such-preset"):
+        check_references(bad, PRESETS, MODELS)
+    bad = copy.deepcopy(config)
+    bad["baselines"] = ["bicubic", "magic"]
+    with pytest.raises(ConfigError, match="baselines.1.*magic"):
+        check_references(bad, PRESETS, MODELS)
+    bad = copy.deepcopy(config)
+    bad["datasets"]["builtin-test"]["role"] = "train"
+    with pytest.raises(ConfigError, match="no dataset has role 'test'"):
+        check_references(bad, PRESETS, MODELS)

@@ -1,0 +1,42 @@
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+from sruq.config import check_references
+from sruq.config import validate as validate_config
+from sruq.degrade import PRESETS
+from sruq.models import MODELS
+
+min_version("8.0")
+
+SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
+validate_config(config, SCHEMA)  # one-line error naming the bad key
+validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
+
+ALL_PRESETS = {**PRESETS, **config["presets"]}
+check_references(config, ALL_PRESETS, MODELS)
+
+DATASETS = config["datasets"]
+TEST_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "test"]
+METHODS = config["baselines"] + list(config["models"])
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_-]+",
+    degradation="[A-Za-z0-9_-]+",
+    scale="[0-9]+",
+    method="[A-Za-z0-9_.+-]+",
+
+
+METRIC_FILES = expand(
+    "results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv",
+    dataset=TEST_SETS,
+    degradation=config["degradations"],
+    scale=config["scales"],
+    method=METHODS,
+)
+TABLES = [
+    "results/tables/per_image.csv",
+    "results/tables/summary.csv",
+    "results/tables/summary.md",
+]

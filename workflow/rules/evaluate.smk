@@ -1,0 +1,27 @@
+rule metrics:
+    input:
+        sr="results/sr/{dataset}/{degradation}/x{scale}/{method}",
+        hr="results/data/{dataset}/hr",
+    output:
+        "results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv",
+    log:
+        "results/logs/metrics/{dataset}/{degradation}/x{scale}/{method}.log",
+    params:
+        channel=config["metrics"]["channel"],
+        crop=config["metrics"]["crop_border"],
+    script:
+        "../scripts/metrics.py"
+
+
+rule tables:
+    input:
+        METRIC_FILES,
+    output:
+        per_image=TABLES[0],
+        summary=TABLES[1],
+        markdown=TABLES[2],
+    log:
+        "results/logs/tables.log",
+    localrule: True
+    script:
+        "../scripts/tables.py"

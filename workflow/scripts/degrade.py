@@ -1,0 +1,17 @@
+"""Degrade HR images into LR images with a preset; record the sampled parameters."""
+
+from pathlib import Path
+
+from sruq.datasets import make_lr_set
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    make_lr_set(
+        Path(snakemake.input[0]),
+        Path(snakemake.output.lr),
+        snakemake.wildcards.degradation,
+        snakemake.params.preset,
+        int(snakemake.wildcards.scale),
+        snakemake.params.seed,
+        Path(snakemake.output.provenance),
+    )

@@ -1,0 +1,14 @@
+"""Collect per-image metrics into the tidy table and the comparison tables."""
+
+from pathlib import Path
+
+from sruq.tables import write_summary
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    write_summary(
+        [Path(p) for p in snakemake.input],
+        Path(snakemake.output.per_image),
+        Path(snakemake.output.summary),
+        Path(snakemake.output.markdown),
+    )
