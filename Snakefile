@@ -1,7 +1,12 @@
 # sruq: single-image super-resolution with uncertainty you can see.
 # Run the default workflow with `snakemake --cores 2`; see README.md.
 
-configfile: "config/config.yaml"
+# The embedded default; a --configfile given on the command line replaces it
+# (it is not merged, so a user's dataset list is exactly what they wrote).
+if not workflow.overwrite_configfiles:
+
+    configfile: f"{workflow.basedir}/config/config.yaml"
+
 
 
 include: "workflow/rules/common.smk"

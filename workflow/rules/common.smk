@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -8,6 +9,11 @@ from sruq.degrade import PRESETS
 from sruq.models import MODELS
 
 min_version("8.0")
+
+# Step scripts import sruq from this workflow's own source tree, also inside the
+# per-step conda environments (which hold only third-party packages).
+SRC = str(Path(workflow.basedir) / "src")
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.getenv("PYTHONPATH")])))
 
 SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 validate_config(config, SCHEMA)  # one-line error naming the bad key

@@ -8,6 +8,8 @@ rule prepare_hr:
         mirror=config["data_mirror"],
         resources=config["resources_dir"],
     localrule: True
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/prepare_hr.py"
 
@@ -23,5 +25,7 @@ rule degrade:
     params:
         preset=lambda w: ALL_PRESETS[w.degradation],
         seed=config["seed"],
+    conda:
+        "../../envs/degrade.yaml"
     script:
         "../scripts/degrade.py"

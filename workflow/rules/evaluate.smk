@@ -9,6 +9,8 @@ rule metrics:
     params:
         channel=config["metrics"]["channel"],
         crop=config["metrics"]["crop_border"],
+    conda:
+        "../../envs/metrics.yaml"
     script:
         "../scripts/metrics.py"
 
@@ -23,5 +25,7 @@ rule tables:
     log:
         "results/logs/tables.log",
     localrule: True
+    conda:
+        "../../envs/metrics.yaml"
     script:
         "../scripts/tables.py"

@@ -7,5 +7,7 @@ rule upscale_baseline:
         "results/logs/upscale/{dataset}/{degradation}/x{scale}/{method}.log",
     wildcard_constraints:
         method="|".join(config["baselines"]) or "^$",
+    conda:
+        "../../envs/infer.yaml"
     script:
         "../scripts/upscale_baseline.py"

@@ -1,7 +1,24 @@
-"""Model zoo: every method maps LR ``(B, C, h, w)`` in [0, 1] to SR ``(B, C, sh, sw)``."""
+"""Model zoo: every method maps LR ``(B, C, h, w)`` in [0, 1] to SR ``(B, C, sh, sw)``.
 
-from sruq.models import interpolation  # noqa: F401  (registers the baselines)
+Importing this package registers every model family (interpolation baselines, SRCNN and
+its variants, ESRCNN, FSRCNN, ESPCN, VDSR, SRResNet/SRGAN/SRResBNN, EDSR-baseline, the
+heteroscedastic SRResNet).  Every learned model stores its constructor arguments in
+``init_kwargs``, so ``build_model(name, **model.init_kwargs)`` rebuilds it.
+"""
+
+from sruq.models import (  # noqa: F401  (importing registers the models)
+    edsr,
+    espcn,
+    fsrcnn,
+    hetero,
+    interpolation,
+    srcnn,
+    srcnn_variant,
+    srresnet,
+    vdsr,
+)
 from sruq.models.base import SRModel
+from sruq.models.discriminator import ADVERSARIAL_MODELS, Discriminator
 from sruq.models.registry import MODELS, build_model, register
 
-__all__ = ["MODELS", "SRModel", "build_model", "register"]
+__all__ = ["ADVERSARIAL_MODELS", "MODELS", "Discriminator", "SRModel", "build_model", "register"]

@@ -28,6 +28,8 @@ class SRModel(nn.Module):
     scale: int
     in_channels: int = 3
     trainable: bool = True
+    heteroscedastic: bool = False
+    """True for models that also predict a per-pixel log-variance (``predict_mean_logvar``)."""
 
     def __init__(self, scale: int, in_channels: int = 3) -> None:
         super().__init__()
