@@ -81,31 +81,51 @@ def _builtin_images(name: str, spec: Mapping[str, Any]) -> list[tuple[str, np.nd
     return [(i, BUILTIN[i]()) for i in images]
 
 
-def source_folder(
-    name: str, spec: Mapping[str, Any], mirror: Path | None, resources: Path
-) -> Path:
-    """The folder holding a ``folder`` or ``benchmark`` dataset's HR images."""
+def locate_source(
+    name: str, spec: Mapping[str, Any], mirror: Path | None = None,
+    resources: Path = Path("resources"), progress: bool = True,
+) -> dict[str, Any]:
+    """Where a ``folder`` or ``benchmark`` dataset's HR images are; downloads if needed.
+
+    A benchmark set is looked up in the mirror first (no network access then), else
+    fetched from its official source into ``resources``.  Returns a JSON-able record.
+    """
     if spec["source"] == "folder":
         folder = Path(spec["path"]).expanduser()
         if not folder.is_dir():
             raise DatasetError(f"datasets.{name}.path: {folder} is not a directory")
-        return folder
-    from sruq.download import ensure_dataset
+        return {"dataset": name, "source": "folder", "folder": str(folder.resolve())}
+    from sruq.download import ensure_dataset, find_in_mirror
 
     set_name = spec.get("name", name)
     overrides = {k: spec[k] for k in ("url", "sha256") if k in spec}
-    return ensure_dataset(set_name, resources, mirror=mirror, overrides=overrides or None)
+    try:
+        folder = ensure_dataset(set_name, resources, mirror=mirror,
+                                overrides=overrides or None, progress=progress)
+    except ValueError as err:
+        raise DatasetError(f"datasets.{name}: {err}") from None
+    record = {"dataset": name, "source": "benchmark", "name": set_name,
+              "folder": str(Path(folder).resolve()),
+              "from_mirror": find_in_mirror(set_name, mirror) is not None}
+    download_json = Path(resources) / set_name / "download.json"
+    if not record["from_mirror"] and download_json.is_file():
+        record["download"] = str(download_json)
+    return record
 
 
 def load_dataset(
     name: str, spec: Mapping[str, Any], mirror: Path | None = None,
-    resources: Path = Path("resources"),
+    resources: Path = Path("resources"), folder: Path | None = None,
 ) -> list[tuple[str, np.ndarray]]:
-    """``(image name, uint8 HxWxC)`` pairs of a configured dataset, in a stable order."""
+    """``(image name, uint8 HxWxC)`` pairs of a configured dataset, in a stable order.
+
+    ``folder`` (from :func:`locate_source`) skips locating a non-builtin dataset again.
+    """
     if spec["source"] == "builtin":
         pairs = _builtin_images(name, spec)
     else:
-        folder = source_folder(name, spec, mirror, resources)
+        if folder is None:
+            folder = Path(locate_source(name, spec, mirror, resources)["folder"])
         files = list_images(folder)
         if not files:
             raise DatasetError(f"datasets.{name}: no image files in {folder}")
@@ -120,10 +140,10 @@ def load_dataset(
 
 def prepare_hr(
     name: str, spec: Mapping[str, Any], out_dir: Path, mirror: Path | None = None,
-    resources: Path = Path("resources"),
+    resources: Path = Path("resources"), folder: Path | None = None,
 ) -> list[str]:
     """Write a dataset's HR images as PNGs into ``out_dir`` (atomically); return their names."""
-    pairs = load_dataset(name, spec, mirror, resources)
+    pairs = load_dataset(name, spec, mirror, resources, folder)
     with atomic_dir(out_dir) as tmp:
         for image_name, image in pairs:
             write_image(tmp / f"{image_name}.png", image)

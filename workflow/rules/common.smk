@@ -46,3 +46,10 @@ TABLES = [
     "results/tables/summary.csv",
     "results/tables/summary.md",
 ]
+
+
+def source_record(wildcards):
+    """Builtin photos need no download; folders and benchmark sets are located first."""
+    if DATASETS[wildcards.dataset]["source"] == "builtin":
+        return {}
+    return {"source": f"results/data/{wildcards.dataset}/source.json"}

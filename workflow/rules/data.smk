@@ -1,12 +1,28 @@
+rule download:
+    output:
+        "results/data/{dataset}/source.json",
+    log:
+        "results/logs/download/{dataset}.log",
+    params:
+        spec=lambda w: DATASETS[w.dataset],
+        mirror=config["data_mirror"],
+        resources=config["resources_dir"],
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/download.py"
+
+
 rule prepare_hr:
+    input:
+        unpack(source_record),
     output:
         directory("results/data/{dataset}/hr"),
     log:
         "results/logs/prepare_hr/{dataset}.log",
     params:
         spec=lambda w: DATASETS[w.dataset],
-        mirror=config["data_mirror"],
-        resources=config["resources_dir"],
     localrule: True
     conda:
         "../../envs/data.yaml"
