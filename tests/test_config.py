@@ -60,3 +60,19 @@ def test_references_are_checked(config):
     bad["datasets"]["builtin-test"]["role"] = "train"
     with pytest.raises(ConfigError, match="no dataset has role 'test'"):
         check_references(bad, PRESETS, MODELS)
+
+
+def test_user_preset_is_validated(config):
+    bad = copy.deepcopy(config)
+    bad["presets"] = {"mine": {"steps": [{"op": "blur", "kernel": "gaussian", "sigma": -1,
+                                          "size": 13}, {"op": "downscale"}]}}
+    bad["degradations"] = ["mine"]
+    with pytest.raises(ConfigError, match=r"'presets\.mine\.steps\.0\.sigma'.*minimum"):
+        validate(bad, SCHEMA)
+    # what the schema cannot express (exactly one downscale step) is checked by the presets
+    bad["presets"]["mine"]["steps"] = [{"op": "blur", "kernel": "gaussian", "sigma": 1,
+                                        "size": 13}]
+    validate(bad, SCHEMA)
+    with pytest.raises(ConfigError, match=r"presets\.mine.*downscale") as info:
+        check_references(bad, {**PRESETS, **bad["presets"]}, MODELS)
+    assert "\n" not in str(info.value)

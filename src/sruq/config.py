@@ -35,7 +35,33 @@ def _validator(schema_path: Path) -> Draft202012Validator:
     return Draft202012Validator(_load_yaml(schema_path), registry=Registry(retrieve=retrieve))
 
 
+def _specific(error: ValidationError) -> ValidationError:
+    """Descend from a failed ``oneOf``/``anyOf`` into the branch the user meant.
+
+    A branch is ruled out when it fails on a discriminating ``const`` (such as
+    ``op: blur``) or on the value's type itself; the first remaining branch's own
+    error is more telling than "not valid under any of the given schemas".
+    """
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        viable = [
+            errs for errs in branches.values()
+            if not any(e.validator == "const" or (e.validator == "type" and not e.relative_path)
+                       for e in errs)
+        ]
+        if not viable:
+            break
+        found = best_match(viable[0])
+        if found is None:
+            break
+        error = found
+    return error
+
+
 def _describe(error: ValidationError) -> str:
+    error = _specific(error)
     path = ".".join(str(p) for p in error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         known = set(error.schema.get("properties", {}))
@@ -56,6 +82,13 @@ def validate(config: Mapping[str, Any], schema_path: Path) -> None:
 def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
                      models: Mapping[str, Any]) -> None:
     """Check names that refer to presets, model architectures and dataset roles."""
+    from sruq.degrade import validate_preset
+
+    for name, preset in config.get("presets", {}).items():
+        try:
+            validate_preset(name, preset)
+        except ValueError as err:
+            raise ConfigError(f"config key 'presets.{name}': {err}") from None
     for i, name in enumerate(config.get("degradations", [])):
         if name not in presets:
             raise ConfigError(

@@ -1,0 +1,217 @@
+"""Aligned LR/HR training patches: extraction, an on-disk patch set, and datasets.
+
+A patch set is a folder with ``lr.npy`` ``(N, C, p, p)`` and ``hr.npy``
+``(N, C, s*p, s*p)`` (uint8, memory-mappable, so training reads no images)
+and ``meta.json``.  :class:`OnTheFlyDataset` instead degrades fresh random HR
+crops every epoch (for random degradations such as ``realesrgan``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sruq.degrade import degrade_uint8, validate_preset
+from sruq.io import atomic_dir, write_json
+
+
+def _augment(arr: np.ndarray, rotations: int, flip: bool) -> np.ndarray:
+    """Rotate an ``(H, W, C)`` array by ``rotations`` x 90 degrees, then mirror it."""
+    out = np.rot90(arr, k=rotations, axes=(0, 1))
+    return out[:, ::-1] if flip else out
+
+
+def _hwc(image: np.ndarray, what: str) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+        raise ValueError(f"{what} must be an (H, W[, C]) uint8 array, got {arr.dtype} {arr.shape}")
+    return np.atleast_3d(arr)
+
+
+def extract_patch_pairs(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    lr_size: int,
+    scale: int,
+    per_image: int,
+    seed: int,
+    augment: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``per_image`` aligned random patches from every ``(lr, hr)`` uint8 ``HWC`` pair.
+
+    The HR patch covers exactly the LR patch (its top-left corner is ``scale``
+    times the LR one).  With ``augment`` each pair gets the same random flip
+    and 90-degree rotation.  Returns ``(N, C, lr_size, lr_size)`` and
+    ``(N, C, lr_size*scale, lr_size*scale)`` uint8 arrays.
+    """
+    if lr_size < 1 or scale < 1 or per_image < 1:
+        raise ValueError(f"lr_size, scale, per_image must be >= 1, got {lr_size}, {scale}, "
+                         f"{per_image}")
+    rng = np.random.default_rng(seed)
+    hr_size = lr_size * scale
+    lr_patches, hr_patches = [], []
+    channels = None
+    for index, (lr_image, hr_image) in enumerate(pairs):
+        lr, hr = _hwc(lr_image, f"pairs[{index}] lr"), _hwc(hr_image, f"pairs[{index}] hr")
+        h, w, c = lr.shape
+        if hr.shape != (h * scale, w * scale, c):
+            raise ValueError(f"pairs[{index}]: hr shape {hr.shape} is not scale {scale} x "
+                             f"lr shape {lr.shape}")
+        if channels not in (None, c):
+            raise ValueError(f"pairs[{index}]: {c} channels, earlier images have {channels}")
+        channels = c
+        if h < lr_size or w < lr_size:
+            raise ValueError(f"pairs[{index}]: lr image {h}x{w} is smaller than the patch "
+                             f"size {lr_size}")
+        for _ in range(per_image):
+            y = int(rng.integers(0, h - lr_size + 1))
+            x = int(rng.integers(0, w - lr_size + 1))
+            lr_patch = lr[y:y + lr_size, x:x + lr_size]
+            hr_patch = hr[y * scale:y * scale + hr_size, x * scale:x * scale + hr_size]
+            if augment:
+                rotations, flip = int(rng.integers(4)), bool(rng.integers(2))
+                lr_patch = _augment(lr_patch, rotations, flip)
+                hr_patch = _augment(hr_patch, rotations, flip)
+            lr_patches.append(lr_patch.transpose(2, 0, 1))
+            hr_patches.append(hr_patch.transpose(2, 0, 1))
+    if not lr_patches:
+        raise ValueError("pairs is empty: no patches to extract")
+    return np.ascontiguousarray(np.stack(lr_patches)), np.ascontiguousarray(np.stack(hr_patches))
+
+
+def write_patch_set(out_dir: Path, lr: np.ndarray, hr: np.ndarray, meta: dict[str, Any]) -> None:
+    """Write ``lr.npy``, ``hr.npy`` and ``meta.json`` into ``out_dir``, atomically.
+
+    Everything is written to a temporary sibling folder that is then renamed
+    to ``out_dir`` (replacing an existing one), so readers never see half a set.
+    """
+    out_dir = Path(out_dir)
+    if lr.dtype != np.uint8 or hr.dtype != np.uint8 or lr.ndim != 4 or hr.ndim != 4:
+        raise ValueError(f"lr, hr must be (N, C, H, W) uint8 arrays, got {lr.dtype} {lr.shape} "
+                         f"and {hr.dtype} {hr.shape}")
+    if lr.shape[:2] != hr.shape[:2]:
+        raise ValueError(f"lr and hr disagree on (N, C): {lr.shape[:2]} vs {hr.shape[:2]}")
+    with atomic_dir(out_dir) as tmp:
+        np.save(tmp / "lr.npy", np.ascontiguousarray(lr))
+        np.save(tmp / "hr.npy", np.ascontiguousarray(hr))
+        write_json(tmp / "meta.json", meta)
+
+
+def _to_float(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(arr, dtype=np.float32) / 255.0)
+
+
+class PatchDataset(Dataset):
+    """Patch set written by :func:`write_patch_set`; items are float32 ``(lr, hr)`` in [0, 1].
+
+    The arrays are memory-mapped lazily in each process (so DataLoader
+    workers never pickle them).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        for name in ("lr.npy", "hr.npy", "meta.json"):
+            if not (self.path / name).is_file():
+                raise ValueError(f"patch set {self.path} has no {name}")
+        self.meta: dict[str, Any] = json.loads((self.path / "meta.json").read_text())
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        lr, hr = self._open()
+        if len(lr) != len(hr):
+            raise ValueError(f"patch set {self.path}: {len(lr)} lr patches but {len(hr)} hr")
+
+    def _open(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = (np.load(self.path / "lr.npy", mmap_mode="r"),
+                            np.load(self.path / "hr.npy", mmap_mode="r"))
+        return self._arrays
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_arrays": None}
+
+    def __len__(self) -> int:
+        return len(self._open()[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lr, hr = self._open()
+        return _to_float(lr[index]), _to_float(hr[index])
+
+
+class OnTheFlyDataset(Dataset):
+    """Random HR crops degraded afresh with ``preset``: new parameters every epoch.
+
+    Item ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``: a random
+    image, crop, flip/rotation and degradation, quantised to uint8 like the
+    on-disk sets.  Call :meth:`set_epoch` before each epoch (DataLoader
+    workers see the change when they are re-created each epoch, the default).
+    """
+
+    def __init__(
+        self,
+        hr_images: list[np.ndarray],
+        preset: dict[str, Any],
+        scale: int,
+        lr_size: int,
+        per_epoch: int,
+        seed: int,
+    ) -> None:
+        validate_preset("<on-the-fly>", preset)
+        if scale < 1 or lr_size < 1 or per_epoch < 1:
+            raise ValueError(f"scale, lr_size, per_epoch must be >= 1, got {scale}, {lr_size}, "
+                             f"{per_epoch}")
+        if not hr_images:
+            raise ValueError("hr_images is empty")
+        self.crop = lr_size * scale
+        self.images = [_hwc(image, f"hr_images[{i}]") for i, image in enumerate(hr_images)]
+        for i, image in enumerate(self.images):
+            if image.shape[0] < self.crop or image.shape[1] < self.crop:
+                raise ValueError(f"hr_images[{i}]: {image.shape[0]}x{image.shape[1]} is smaller "
+                                 f"than the HR crop {self.crop}")
+        self.preset, self.scale, self.per_epoch, self.seed = preset, scale, per_epoch, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws the items use."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.per_epoch:
+            raise IndexError(f"index {index} out of range for {self.per_epoch} items")
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        image = self.images[int(rng.integers(len(self.images)))]
+        y = int(rng.integers(0, image.shape[0] - self.crop + 1))
+        x = int(rng.integers(0, image.shape[1] - self.crop + 1))
+        hr = _augment(image[y:y + self.crop, x:x + self.crop], int(rng.integers(4)),
+                      bool(rng.integers(2)))
+        hr = np.ascontiguousarray(hr)
+        lr, _ = degrade_uint8(hr, self.preset, self.scale, rng)
+        return _to_float(np.atleast_3d(lr).transpose(2, 0, 1)), _to_float(hr.transpose(2, 0, 1))
+
+
+def make_patch_set(
+    hr_dir: Path, lr_dir: Path, out_dir: Path, scale: int, lr_size: int, per_image: int,
+    seed: int, augment: bool = True,
+) -> int:
+    """Cut aligned patches from an HR folder and its LR folder into a patch set; return N."""
+    from sruq.datasets import modcrop
+    from sruq.io import list_images, read_image
+
+    pairs, names = [], []
+    for hr_path in list_images(hr_dir):
+        lr_path = Path(lr_dir) / f"{hr_path.stem}.png"
+        if not lr_path.is_file():
+            raise FileNotFoundError(f"{lr_path}: LR image for {hr_path.name} is missing")
+        pairs.append((read_image(lr_path), modcrop(read_image(hr_path), scale)))
+        names.append(hr_path.stem)
+    lr, hr = extract_patch_pairs(pairs, lr_size, scale, per_image, seed, augment)
+    meta = {"scale": scale, "lr_size": lr_size, "per_image": per_image, "seed": seed,
+            "augment": augment, "images": names, "count": len(lr)}
+    write_patch_set(Path(out_dir), lr, hr, meta)
+    return len(lr)
