@@ -1,42 +1,342 @@
-"""Aggregated comparison tables from the per-image metrics."""
+"""The tidy per-image metrics table and the comparison tables built from it.
+
+Every step that measures something writes a per-image CSV with the key columns
+``dataset, scale, degradation, method, image`` (any order) and numeric metric columns
+(PSNR/SSIM from :mod:`sruq.evaluate`, LPIPS, the uncertainty metrics...).  :func:`collect`
+merges them into one row per image and method: a metric a method lacks is NaN there.
+
+From that table come ``summary.csv`` (mean and std over images of every metric),
+``summary.md`` (an overview of PSNR/SSIM, methods x dataset/scale) and, for every
+dataset x scale x degradation, a comparison table (method | PSNR | SSIM | LPIPS |
+Spearman | AUSE | UCE ...; only the metrics present) as CSV, Markdown and LaTeX with the
+best value per column in bold.  This module needs only pandas (no torch), so tables are
+cheap to regenerate from the CSVs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
-from sruq.evaluate import write_csv
-from sruq.io import write_text
+KEYS = ["dataset", "scale", "degradation", "method"]
+IMAGE_KEYS = [*KEYS, "image"]
+FLOAT_FORMAT = "%.6f"
 
-KEYS = ["dataset", "degradation", "scale", "method"]
+
+@dataclass(frozen=True)
+class Metric:
+    """How a metric is shown: header label, which direction is better, decimals."""
+
+    label: str
+    higher_is_better: bool
+    decimals: int
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.higher_is_better else "↓"
+
+
+METRICS: dict[str, Metric] = {
+    "psnr": Metric("PSNR (dB)", True, 2),
+    "ssim": Metric("SSIM", True, 4),
+    "lpips": Metric("LPIPS", False, 4),
+    "pearson": Metric("Pearson", True, 3),
+    "spearman": Metric("Spearman", True, 3),
+    "ause": Metric("AUSE", False, 4),
+    "uce": Metric("UCE", False, 4),
+    "uce_scaled": Metric("UCE (scaled)", False, 4),
+    "nll": Metric("NLL", False, 3),
+}
+"""Metrics the comparison tables show, in column order; other columns stay in the CSVs."""
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place.
+
+    (:func:`sruq.io.write_text` does the same but importing :mod:`sruq.io` loads torch.)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    _write_text(path, frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """One per-image metrics CSV; key columns as text (image ``0801`` stays ``0801``)."""
+    text_keys = {key: str for key in IMAGE_KEYS if key != "scale"}
+    frame = pd.read_csv(path, dtype=text_keys)
+    missing = [key for key in IMAGE_KEYS if key not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: metrics table lacks the key column {missing[0]!r}")
+    for column in frame.columns.difference(IMAGE_KEYS):
+        if not is_numeric_dtype(frame[column]):
+            raise ValueError(f"{path}: metric column {column!r} is not numeric")
+    return frame.astype({"scale": int})
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """The non-key columns: known metrics in :data:`METRICS` order, then the others."""
+    others = [c for c in frame.columns if c not in IMAGE_KEYS and c not in METRICS]
+    return [m for m in METRICS if m in frame.columns] + others
 
 
 def collect(paths: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate per-image metric CSVs into one tidy table."""
-    frames = [pd.read_csv(p) for p in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """Merge per-image metric CSVs into one tidy table, one row per image and method.
+
+    Rows keep the order in which their keys first appear; a metric that no file gives
+    for a row is NaN.  The same metric for the same row in two files is an error.
+    """
+    if not paths:
+        raise ValueError("metric_csvs is empty: no per-image metrics table to collect")
+    frames = [read_metrics(path) for path in paths]
+    long = pd.concat(
+        [
+            frame.melt(id_vars=IMAGE_KEYS, var_name="metric", value_name="value")
+            .assign(source=str(path))
+            for frame, path in zip(frames, paths)
+        ],
+        ignore_index=True,
+    )
+    long = long[long["value"].notna()]
+    clash = long.duplicated([*IMAGE_KEYS, "metric"], keep=False)
+    if clash.any():
+        first = long[clash].iloc[0]
+        files = sorted(set(long[clash & (long["metric"] == first["metric"])]["source"]))
+        raise ValueError(
+            f"metric {first['metric']!r} for {first['method']} on {first['dataset']} "
+            f"x{first['scale']} {first['degradation']} image {first['image']} comes from "
+            f"more than one row ({', '.join(files)})"
+        )
+    keys = pd.concat([frame[IMAGE_KEYS] for frame in frames], ignore_index=True)
+    wide = long.pivot(index=IMAGE_KEYS, columns="metric", values="value").reset_index()
+    table = keys.drop_duplicates().merge(wide, on=IMAGE_KEYS, how="left")
+    names = dict.fromkeys(c for frame in frames for c in frame.columns if c not in IMAGE_KEYS)
+    table = table.reindex(columns=[*IMAGE_KEYS, *names])  # all-NaN metrics stay as columns
+    return table[IMAGE_KEYS + metric_columns(table)].reset_index(drop=True)
 
 
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over images of PSNR and SSIM for every dataset/degradation/scale/method."""
-    grouped = per_image.groupby(KEYS, sort=False)
-    summary = grouped.agg(
-        images=("image", "count"),
-        psnr=("psnr", "mean"), psnr_std=("psnr", "std"),
-        ssim=("ssim", "mean"), ssim_std=("ssim", "std"),
-    ).reset_index()
-    return summary.fillna({"psnr_std": 0.0, "ssim_std": 0.0})
+    """Per dataset/scale/degradation/method: image count, then mean and std of every metric.
+
+    The std is the sample standard deviation over images (NaN for a single image); NaN
+    values (a metric a method does not have) are left out of both.
+    """
+    aggregations: dict[str, tuple[str, str]] = {"images": ("image", "count")}
+    for metric in metric_columns(per_image):
+        aggregations[metric] = (metric, "mean")
+        aggregations[f"{metric}_std"] = (metric, "std")
+    return per_image.groupby(KEYS, sort=False).agg(**aggregations).reset_index()
 
 
-def markdown(summary: pd.DataFrame) -> str:
+def combinations(summary: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """The (dataset, scale, degradation) triples of a summary, in order of appearance."""
+    triples = zip(summary["dataset"], summary["scale"], summary["degradation"])
+    return list(dict.fromkeys((str(d), int(s), str(g)) for d, s, g in triples))
+
+
+def comparison_stem(dataset: str, scale: int, degradation: str) -> str:
+    """File stem of one comparison table: ``<dataset>_x<scale>_<degradation>``."""
+    return f"{dataset}_x{scale}_{degradation}"
+
+
+SUMMARY_FILES = ("per_image.csv", "summary.csv", "summary.md")
+COMPARISON_SUFFIXES = (".csv", ".md", ".tex")
+
+
+def table_files(out_dir: Path, triples: Iterable[tuple[str, int, str]]) -> list[Path]:
+    """Every file :func:`write_tables` writes for these (dataset, scale, degradation)."""
+    out_dir = Path(out_dir)
+    files = [out_dir / name for name in SUMMARY_FILES]
+    for triple in triples:
+        stem = comparison_stem(*triple)
+        files += [out_dir / f"{stem}{suffix}" for suffix in COMPARISON_SUFFIXES]
+    return files
+
+
+# --- cells -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: mean and std as text (std ``None`` when undefined), bold if best."""
+
+    mean: str | None
+    std: str | None
+    bold: bool
+
+
+def _number(value: float, decimals: int) -> str:
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{decimals}f}"
+
+
+def _column_cells(block: pd.DataFrame, metric: str) -> list[Cell]:
+    """Cells of one metric column; the best rounded mean is bold (all ties, >= 2 values)."""
+    spec = METRICS[metric]
+    means = block[metric].tolist()
+    stds = block[f"{metric}_std"].tolist()
+    shown = [None if math.isnan(m) else round(m, spec.decimals) for m in means]
+    present = [v for v in shown if v is not None]
+    best = (max if spec.higher_is_better else min)(present) if len(present) > 1 else None
+    return [
+        Cell(
+            mean=None if value is None else _number(mean, spec.decimals),
+            std=None if value is None or math.isnan(std) else _number(std, spec.decimals),
+            bold=best is not None and value == best,
+        )
+        for mean, std, value in zip(means, stds, shown)
+    ]
+
+
+def comparison_block(summary: pd.DataFrame, dataset: str, scale: int,
+                     degradation: str) -> pd.DataFrame:
+    """The summary rows of one dataset x scale x degradation, methods in input order."""
+    rows = summary[
+        (summary["dataset"] == dataset) & (summary["scale"] == scale)
+        & (summary["degradation"] == degradation)
+    ]
+    if rows.empty:
+        raise ValueError(f"no metrics for dataset {dataset!r} x{scale} {degradation!r}")
+    return rows.reset_index(drop=True)
+
+
+def shown_metrics(block: pd.DataFrame) -> list[str]:
+    """Known metrics with at least one value in ``block``, in :data:`METRICS` order."""
+    return [m for m in METRICS if m in block.columns and block[m].notna().any()]
+
+
+def _images_note(block: pd.DataFrame) -> str:
+    low, high = int(block["images"].min()), int(block["images"].max())
+    count = f"{low}" if low == high else f"{low}-{high}"
+    return f"mean ± std over {count} image{'' if high == 1 else 's'}"
+
+
+def _title(dataset: str, scale: int, degradation: str) -> str:
+    return f"{dataset} ×{scale}, degradation {degradation}"
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\|*_`\[\]<>])")
+
+
+def _md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_cell(cell: Cell) -> str:
+    if cell.mean is None:
+        return "–"
+    text = cell.mean if cell.std is None else f"{cell.mean} ± {cell.std}"
+    return f"**{text}**" if cell.bold else text
+
+
+def comparison_markdown(block: pd.DataFrame) -> str:
+    """A Markdown comparison table of one dataset x scale x degradation block."""
+    dataset, scale, degradation = combinations(block)[0]
+    metrics = shown_metrics(block)
+    columns = {m: _column_cells(block, m) for m in metrics}
+    header = ["Method"] + [f"{METRICS[m].label} {METRICS[m].arrow}" for m in metrics]
+    lines = [
+        f"### {_md_escape(_title(dataset, scale, degradation))}",
+        "",
+        f"{_images_note(block)}; best in bold; ↑ higher is better, ↓ lower is better.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|:---|" + "---:|" * len(metrics),
+    ]
+    for i, method in enumerate(block["method"]):
+        cells = [_md_cell(columns[m][i]) for m in metrics]
+        lines.append("| " + " | ".join([_md_escape(str(method)), *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --- LaTeX -------------------------------------------------------------------------------
+
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+
+
+def tex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped for use in running text."""
+    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _tex_cell(cell: Cell) -> str:
+    if cell.mean is None:
+        return "--"
+    body = cell.mean if cell.std is None else f"{cell.mean} \\pm {cell.std}"
+    body = body.replace("inf", r"\infty")
+    return f"$\\mathbf{{{body}}}$" if cell.bold else f"${body}$"
+
+
+def comparison_latex(block: pd.DataFrame) -> str:
+    """A booktabs ``table`` of one block (needs ``\\usepackage{booktabs}``)."""
+    dataset, scale, degradation = combinations(block)[0]
+    metrics = shown_metrics(block)
+    columns = {m: _column_cells(block, m) for m in metrics}
+    arrows = {True: r"$\uparrow$", False: r"$\downarrow$"}
+    header = ["Method"] + [
+        f"{tex_escape(METRICS[m].label)} {arrows[METRICS[m].higher_is_better]}" for m in metrics
+    ]
+    label = re.sub(r"[^A-Za-z0-9]+", "-", comparison_stem(dataset, scale, degradation)).strip("-")
+    note = _images_note(block).replace("±", r"$\pm$")
+    caption = (
+        f"{tex_escape(dataset)} $\\times{scale}$, degradation {tex_escape(degradation)}: "
+        f"{note}; best in bold."
+    )
+    lines = [
+        "% Generated by sruq.tables; needs \\usepackage{booktabs}.",
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{caption}}}",
+        f"\\label{{tab:{label}}}",
+        f"\\begin{{tabular}}{{l{'c' * len(metrics)}}}",
+        "\\toprule",
+        " & ".join(header) + r" \\",
+        "\\midrule",
+    ]
+    for i, method in enumerate(block["method"]):
+        cells = [_tex_cell(columns[m][i]) for m in metrics]
+        lines.append(" & ".join([tex_escape(str(method)), *cells]) + r" \\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+# --- overview ----------------------------------------------------------------------------
+
+
+def overview_markdown(summary: pd.DataFrame) -> str:
     """One Markdown table per degradation: methods as rows, dataset x scale as columns."""
     parts = []
     for degradation, block in summary.groupby("degradation", sort=False):
         block = block.assign(
             column=block["dataset"] + " x" + block["scale"].astype(str),
-            cell=block["psnr"].map("{:.2f}".format) + " / " + block["ssim"].map("{:.4f}".format),
+            cell=block["psnr"].map(lambda v: _number(v, 2)) + " / "
+            + block["ssim"].map(lambda v: _number(v, 4)),
         )
         table = block.pivot(index="method", columns="column", values="cell")
         methods = list(dict.fromkeys(block["method"]))
@@ -53,12 +353,42 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+# --- files -------------------------------------------------------------------------------
+
+
 def write_summary(metric_csvs: Sequence[Path], per_image_out: Path, csv_out: Path,
                   md_out: Path) -> pd.DataFrame:
-    """Write the tidy per-image table, the aggregated CSV and the Markdown table."""
+    """Write the tidy per-image table, the aggregated CSV and the Markdown overview."""
     per_image = collect(metric_csvs)
     summary = summarise(per_image)
-    write_csv(per_image, per_image_out)
-    write_csv(summary, csv_out)
-    write_text(md_out, markdown(summary))
+    _write_csv(per_image, per_image_out)
+    _write_csv(summary, csv_out)
+    _write_text(md_out, overview_markdown(summary))
     return summary
+
+
+def write_comparison(summary: pd.DataFrame, dataset: str, scale: int, degradation: str,
+                     out_dir: Path) -> list[Path]:
+    """Write ``<dataset>_x<scale>_<degradation>.{csv,md,tex}`` for one block."""
+    block = comparison_block(summary, dataset, scale, degradation)
+    stem = Path(out_dir) / comparison_stem(dataset, scale, degradation)
+    paths = [stem.with_name(stem.name + suffix) for suffix in COMPARISON_SUFFIXES]
+    _write_csv(block, paths[0])
+    _write_text(paths[1], comparison_markdown(block))
+    _write_text(paths[2], comparison_latex(block))
+    return paths
+
+
+def write_tables(metric_csvs: Sequence[Path], out_dir: Path) -> list[Path]:
+    """All tables from per-image metric CSVs; returns the files written.
+
+    That is ``table_files(out_dir, triples)`` for the (dataset, scale, degradation)
+    triples found in the data: ``per_image.csv``, ``summary.csv``, ``summary.md`` and
+    ``<dataset>_x<scale>_<degradation>.{csv,md,tex}`` for each triple.
+    """
+    out_dir = Path(out_dir)
+    paths = [out_dir / name for name in SUMMARY_FILES]
+    summary = write_summary(metric_csvs, *paths)
+    for triple in combinations(summary):
+        paths += write_comparison(summary, *triple, out_dir)
+    return paths
