@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from sruq.io import atomic_dir, list_images, read_image, write_image, write_json
 
@@ -171,6 +170,8 @@ def make_lr_set(
 
     The sampled parameters of every image go to ``provenance`` (JSON).
     """
+    import torch
+
     from sruq.degrade import degrade_uint8
 
     torch.manual_seed(seed)

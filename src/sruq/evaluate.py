@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sruq.datasets import modcrop
-from sruq.io import atomic_path, list_images, read_image
+from sruq.io import list_images, read_image
 from sruq.metrics import psnr, ssim
 
 METRIC_COLUMNS = ["dataset", "degradation", "scale", "method", "image", "psnr", "ssim"]
@@ -16,8 +18,14 @@ METRIC_COLUMNS = ["dataset", "degradation", "scale", "method", "image", "psnr", 
 def evaluate_folder(
     sr_dir: Path, hr_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
     channel: str = "y", crop: int | None = None,
+    extra: Mapping[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
 ) -> pd.DataFrame:
-    """One row per image: PSNR and SSIM on ``channel`` with ``crop`` (default ``scale``) cropped."""
+    """One row per image: PSNR and SSIM on ``channel`` with ``crop`` (default ``scale``) cropped.
+
+    ``extra`` adds columns computed by ``metric(sr, hr)`` on the whole mod-cropped images
+    (LPIPS, say).
+    """
+    extra = dict(extra or {})
     crop = scale if crop is None else crop
     rows = []
     for hr_path in list_images(hr_dir):
@@ -32,11 +40,6 @@ def evaluate_folder(
             "dataset": dataset, "degradation": degradation, "scale": scale, "method": method,
             "image": hr_path.stem, "psnr": psnr(sr, hr, crop, channel),
             "ssim": ssim(sr, hr, crop, channel),
+            **{name: metric(sr, hr) for name, metric in extra.items()},
         })
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically, floats with enough digits to compare runs exactly."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6f")
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS + list(extra))

@@ -25,11 +25,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so tables stay light
+    import torch
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 
@@ -84,6 +86,15 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
@@ -93,6 +104,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give results normal permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -111,6 +123,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
         if path.is_dir():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -133,7 +146,12 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", newline="")
+
+
+def write_csv(frame: Any, path: str | Path, float_format: str = "%.6f") -> None:
+    """Write a pandas DataFrame as CSV, floats with enough digits to compare runs exactly."""
+    write_text(path, frame.to_csv(index=False, float_format=float_format, lineterminator="\n"))
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -147,6 +165,8 @@ def write_npy(path: str | Path, array: np.ndarray) -> None:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """``uint8`` ``(H, W, C)`` -> float32 ``(1, C, H, W)`` in [0, 1]."""
+    import torch
+
     chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
     return chw.float().div(255).unsqueeze(0)
 
@@ -156,6 +176,8 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
     Values are clipped (never wrapped) and rounded half up, as MATLAB's ``im2uint8``.
     """
+    import torch
+
     t = tensor.detach().float().cpu()
     if t.ndim == 4:
         if t.shape[0] != 1:

@@ -15,11 +15,8 @@ cheap to regenerate from the CSVs.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +24,10 @@ from pathlib import Path
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from sruq.io import write_csv, write_text
+
 KEYS = ["dataset", "scale", "degradation", "method"]
 IMAGE_KEYS = [*KEYS, "image"]
-FLOAT_FORMAT = "%.6f"
 
 
 @dataclass(frozen=True)
@@ -57,28 +55,6 @@ METRICS: dict[str, Metric] = {
     "nll": Metric("NLL", False, 3),
 }
 """Metrics the comparison tables show, in column order; other columns stay in the CSVs."""
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place.
-
-    (:func:`sruq.io.write_text` does the same but importing :mod:`sruq.io` loads torch.)
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    _write_text(path, frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
 
 
 def read_metrics(path: Path) -> pd.DataFrame:
@@ -361,9 +337,9 @@ def write_summary(metric_csvs: Sequence[Path], per_image_out: Path, csv_out: Pat
     """Write the tidy per-image table, the aggregated CSV and the Markdown overview."""
     per_image = collect(metric_csvs)
     summary = summarise(per_image)
-    _write_csv(per_image, per_image_out)
-    _write_csv(summary, csv_out)
-    _write_text(md_out, overview_markdown(summary))
+    write_csv(per_image, per_image_out)
+    write_csv(summary, csv_out)
+    write_text(md_out, overview_markdown(summary))
     return summary
 
 
@@ -373,9 +349,9 @@ def write_comparison(summary: pd.DataFrame, dataset: str, scale: int, degradatio
     block = comparison_block(summary, dataset, scale, degradation)
     stem = Path(out_dir) / comparison_stem(dataset, scale, degradation)
     paths = [stem.with_name(stem.name + suffix) for suffix in COMPARISON_SUFFIXES]
-    _write_csv(block, paths[0])
-    _write_text(paths[1], comparison_markdown(block))
-    _write_text(paths[2], comparison_latex(block))
+    write_csv(block, paths[0])
+    write_text(paths[1], comparison_markdown(block))
+    write_text(paths[2], comparison_latex(block))
     return paths
 
 

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from sruq.evaluate import evaluate_folder, write_csv
+from sruq.evaluate import evaluate_folder
+from sruq.io import write_csv
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
