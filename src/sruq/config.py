@@ -101,12 +101,35 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
                 f"config key 'baselines.{i}': unknown method {name!r} "
                 f"(known: {', '.join(sorted(models))})"
             )
+    datasets = config.get("datasets", {})
+    train_sets = [n for n, spec in datasets.items() if spec["role"] == "train"]
     for name, spec in config.get("models", {}).items():
-        if spec["arch"] not in models:
-            raise ConfigError(
-                f"config key 'models.{name}.arch': unknown architecture {spec['arch']!r} "
-                f"(known: {', '.join(sorted(models))})"
-            )
-    roles = {spec["role"] for spec in config.get("datasets", {}).values()}
+        check_model(name, spec, models, train_sets)
+    roles = {spec["role"] for spec in datasets.values()}
     if "test" not in roles:
         raise ConfigError("config key 'datasets': no dataset has role 'test', nothing to evaluate")
+
+
+def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
+                train_sets: list[str]) -> None:
+    """A model entry: known architecture, building options, train/patch settings, data."""
+    from sruq.train import PatchConfig, TrainConfig
+
+    if spec["arch"] not in models:
+        raise ConfigError(
+            f"config key 'models.{name}.arch': unknown architecture {spec['arch']!r} "
+            f"(known: {', '.join(sorted(models))})"
+        )
+    train_on = spec.get("train_on")
+    if train_on is None and not train_sets:
+        raise ConfigError(f"config key 'models.{name}': no dataset has role 'train'")
+    if train_on is not None and train_on not in train_sets:
+        raise ConfigError(
+            f"config key 'models.{name}.train_on': {train_on!r} is not a dataset with role "
+            f"'train' (known: {', '.join(train_sets) or 'none'})"
+        )
+    try:
+        TrainConfig.from_dict(spec.get("train"), name)
+        PatchConfig.from_dict(spec.get("patches"), name)
+    except ValueError as err:
+        raise ConfigError(f"config key {err}") from None

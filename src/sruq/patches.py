@@ -194,24 +194,3 @@ class OnTheFlyDataset(Dataset):
         lr, _ = degrade_uint8(hr, self.preset, self.scale, rng)
         return _to_float(np.atleast_3d(lr).transpose(2, 0, 1)), _to_float(hr.transpose(2, 0, 1))
 
-
-def make_patch_set(
-    hr_dir: Path, lr_dir: Path, out_dir: Path, scale: int, lr_size: int, per_image: int,
-    seed: int, augment: bool = True,
-) -> int:
-    """Cut aligned patches from an HR folder and its LR folder into a patch set; return N."""
-    from sruq.datasets import modcrop
-    from sruq.io import list_images, read_image
-
-    pairs, names = [], []
-    for hr_path in list_images(hr_dir):
-        lr_path = Path(lr_dir) / f"{hr_path.stem}.png"
-        if not lr_path.is_file():
-            raise FileNotFoundError(f"{lr_path}: LR image for {hr_path.name} is missing")
-        pairs.append((read_image(lr_path), modcrop(read_image(hr_path), scale)))
-        names.append(hr_path.stem)
-    lr, hr = extract_patch_pairs(pairs, lr_size, scale, per_image, seed, augment)
-    meta = {"scale": scale, "lr_size": lr_size, "per_image": per_image, "seed": seed,
-            "augment": augment, "images": names, "count": len(lr)}
-    write_patch_set(Path(out_dir), lr, hr, meta)
-    return len(lr)

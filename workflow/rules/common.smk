@@ -1,3 +1,4 @@
+import itertools
 import os
 from pathlib import Path
 
@@ -6,7 +7,8 @@ from snakemake.utils import min_version, validate
 from sruq.config import check_references
 from sruq.config import validate as validate_config
 from sruq.degrade import PRESETS
-from sruq.models import MODELS
+from sruq.models import MODELS, build_model
+from sruq.tables import table_files
 
 min_version("8.0")
 
@@ -24,7 +26,17 @@ check_references(config, ALL_PRESETS, MODELS)
 
 DATASETS = config["datasets"]
 TEST_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "test"]
-METHODS = config["baselines"] + list(config["models"])
+VALID_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "valid"]
+TRAIN_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "train"]
+MODELS_CFG = config["models"]
+BASELINES = config["baselines"]
+METHODS = BASELINES + list(MODELS_CFG)
+# networks with dropout get MC uncertainty outputs and uncertainty metrics
+MC_MODELS = [
+    name
+    for name, spec in MODELS_CFG.items()
+    if build_model(spec["arch"], 2, **spec["kwargs"]).has_dropout
+]
 
 
 wildcard_constraints:
@@ -32,19 +44,26 @@ wildcard_constraints:
     degradation="[A-Za-z0-9_-]+",
     scale="[0-9]+",
     method="[A-Za-z0-9_.+-]+",
+    model="[A-Za-z0-9_-]+",
 
 
+COMBOS = dict(
+    dataset=TEST_SETS, degradation=config["degradations"], scale=config["scales"]
+)
 METRIC_FILES = expand(
-    "results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv",
-    dataset=TEST_SETS,
-    degradation=config["degradations"],
-    scale=config["scales"],
-    method=METHODS,
+    "results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv", **COMBOS, method=METHODS
+)
+UNCERTAINTY_FILES = expand(
+    "results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv",
+    **COMBOS,
+    method=MC_MODELS,
 )
 TABLES = [
-    "results/tables/per_image.csv",
-    "results/tables/summary.csv",
-    "results/tables/summary.md",
+    str(p)
+    for p in table_files(
+        Path("results/tables"),
+        itertools.product(TEST_SETS, config["scales"], config["degradations"]),
+    )
 ]
 
 
@@ -53,3 +72,21 @@ def source_record(wildcards):
     if DATASETS[wildcards.dataset]["source"] == "builtin":
         return {}
     return {"source": f"results/data/{wildcards.dataset}/source.json"}
+
+
+def weights_of(wildcards):
+    """The weight file of a trained model for the wildcards' degradation and scale."""
+    spec = MODELS_CFG[wildcards.method]
+    trainset = spec.get("train_on", TRAIN_SETS[0] if TRAIN_SETS else "")
+    return (
+        f"results/models/{trainset}/{wildcards.degradation}/x{wildcards.scale}/"
+        f"{wildcards.method}/weights.pt"
+    )
+
+
+def calibration_inputs(wildcards):
+    """MC outputs on the validation sets, for sigma scaling (none: no scaling)."""
+    w = wildcards
+    return expand(
+        f"results/uncertainty/{{valid}}/{w.degradation}/x{w.scale}/{w.method}", valid=VALID_SETS
+    )

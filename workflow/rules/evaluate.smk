@@ -15,13 +15,41 @@ rule metrics:
         "../scripts/metrics.py"
 
 
+rule calibrate:
+    input:
+        calibration_inputs,
+    output:
+        "results/calibration/{degradation}/x{scale}/{method}.json",
+    log:
+        "results/logs/calibrate/{degradation}/x{scale}/{method}.log",
+    localrule: True
+    conda:
+        "../../envs/metrics.yaml"
+    script:
+        "../scripts/calibrate.py"
+
+
+rule uncertainty_metrics:
+    input:
+        uncertainty="results/uncertainty/{dataset}/{degradation}/x{scale}/{method}",
+        hr="results/data/{dataset}/hr",
+        calibration="results/calibration/{degradation}/x{scale}/{method}.json",
+    output:
+        "results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv",
+    log:
+        "results/logs/uncertainty_metrics/{dataset}/{degradation}/x{scale}/{method}.log",
+    conda:
+        "../../envs/metrics.yaml"
+    script:
+        "../scripts/uncertainty_metrics.py"
+
+
 rule tables:
     input:
         METRIC_FILES,
+        UNCERTAINTY_FILES,
     output:
-        per_image=TABLES[0],
-        summary=TABLES[1],
-        markdown=TABLES[2],
+        TABLES,
     log:
         "results/logs/tables.log",
     localrule: True

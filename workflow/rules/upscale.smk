@@ -6,8 +6,35 @@ rule upscale_baseline:
     log:
         "results/logs/upscale/{dataset}/{degradation}/x{scale}/{method}.log",
     wildcard_constraints:
-        method="|".join(config["baselines"]) or "^$",
+        method="|".join(BASELINES) or "^$",
     conda:
         "../../envs/infer.yaml"
     script:
         "../scripts/upscale_baseline.py"
+
+
+rule infer_model:
+    input:
+        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
+        hr="results/data/{dataset}/hr",
+        weights=weights_of,
+    output:
+        sr=directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
+        uncertainty=directory("results/uncertainty/{dataset}/{degradation}/x{scale}/{method}"),
+    log:
+        "results/logs/infer/{dataset}/{degradation}/x{scale}/{method}.log",
+    wildcard_constraints:
+        method="|".join(MODELS_CFG) or "^$",
+    params:
+        mc=config["mc"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=120,
+        mem_mb=8000,
+    conda:
+        "../../envs/infer.yaml"
+    script:
+        "../scripts/infer.py"

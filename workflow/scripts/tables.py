@@ -2,13 +2,8 @@
 
 from pathlib import Path
 
-from sruq.tables import write_summary
+from sruq.tables import write_tables
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
-    write_summary(
-        [Path(p) for p in snakemake.input],
-        Path(snakemake.output.per_image),
-        Path(snakemake.output.summary),
-        Path(snakemake.output.markdown),
-    )
+    write_tables([Path(p) for p in snakemake.input], Path(snakemake.output[0]).parent)

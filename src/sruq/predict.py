@@ -1,0 +1,152 @@
+"""Super-resolve one image with uncertainty: the per-image core of the workflow and the CLI.
+
+:func:`mc_image` runs MC-dropout inference on an 8-bit image whatever channels the model
+expects (a Y-channel model sees the luma of a colour image and its Cb/Cr are upscaled by
+bicubic; an RGB model sees a greyscale image as three equal channels).
+:func:`write_image_outputs` writes the ESRCNN seed's output set for one image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sruq.color import rgb_to_ycbcr, ycbcr_to_rgb
+from sruq.imresize import imresize
+from sruq.io import to_tensor, write_image
+from sruq.models.base import SRModel
+from sruq.uncertainty import (
+    MCResult,
+    Tiling,
+    predict_image,
+    save_colorbar,
+    save_details,
+    save_heatmap,
+    save_outputs,
+    uncertainty_metrics,
+)
+
+
+@dataclass(frozen=True)
+class MCSettings:
+    """The ``mc:`` section of the config (documented in the config schema)."""
+
+    samples: int = 40
+    mode: str = "tiled"
+    tile: int = 256
+    overlap: int = 32
+    max_batch: int | None = None
+    vmin: float = 0.0
+    vmax: float = 0.1
+    cmap: str = "cool"
+    style: str = "cmap"
+    details: int = 5
+    detail_patch: int = 64
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any] | None) -> MCSettings:
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"mc.{unknown[0]} is not a known setting")
+        return cls(**values)
+
+    @property
+    def tiling(self) -> Tiling:
+        return Tiling(tile=self.tile, overlap=self.overlap)
+
+
+def mc_image(model: SRModel, lr: np.ndarray, settings: MCSettings, seed: int = 0,
+             device: torch.device | None = None) -> tuple[MCResult, tuple[int, int, int, int]]:
+    """MC outputs for a uint8 ``(h, w, C)`` image, returned with C channels like the input.
+
+    The std of a Y-channel model on a colour image is its luma std (one channel).  Returns
+    the result (CPU tensors ``(C, H, W)``) and the LR box covered (cropped in ``patch`` mode).
+    """
+    device = device or torch.device("cpu")
+    model = model.to(device)
+    x = to_tensor(lr)[0].to(device)
+    channels, expected = x.shape[0], model.in_channels
+
+    def run(inp: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
+        samples = settings.samples if model.has_dropout else 1
+        return predict_image(model, inp, samples, mode=settings.mode, tiling=settings.tiling,
+                             seed=seed, max_batch=settings.max_batch)
+
+    if channels == expected:
+        return run(x)
+    if channels == 1 and expected == 3:
+        result, box = run(x.repeat(3, 1, 1))
+        return result.map(lambda t: t.mean(dim=0, keepdim=True)), box
+    if channels == 3 and expected == 1:
+        ycc = rgb_to_ycbcr(x)
+        result, box = run(ycc[:1])
+        top, left, h, w = box
+        cbcr = imresize(ycc[1:, top:top + h, left:left + w], scale=model.scale).cpu()
+
+        def colour(y: torch.Tensor) -> torch.Tensor:
+            return ycbcr_to_rgb(torch.cat([y, cbcr], dim=0))
+
+        return MCResult(mean=colour(result.mean), std=result.std,
+                        one_pass=colour(result.one_pass), samples=result.samples,
+                        aleatoric_std=result.aleatoric_std), box
+    raise ValueError(f"model expects {expected} channels, image has {channels}")
+
+
+def prediction(result: MCResult) -> torch.Tensor:
+    """The SR image a method reports: the MC mean with dropout, else the one pass."""
+    return result.mean if result.samples > 1 else result.one_pass
+
+
+def write_image_outputs(
+    out_dir: Path, lr: np.ndarray, result: MCResult, box: tuple[int, int, int, int],
+    scale: int, settings: MCSettings, hr: np.ndarray | None = None,
+) -> None:
+    """Write the ESRCNN seed's output set for one image into ``out_dir``.
+
+    Files: ``lr_input.png`` (the LR region used), ``one_pass.png``, ``mc_mean.png``,
+    ``std.npy`` (float32 ``(H, W, C)``), ``error.npy`` (``|mc_mean - hr|``, with HR),
+    ``heatmap.png`` of the std on the fixed scale, ``colorbar.png`` and
+    ``details/{most,least}_certain/`` (patches ranked by mean std).
+    """
+    out_dir = Path(out_dir)
+    top, left, h, w = box
+    lr_crop = lr[top:top + h, left:left + w]
+    write_image(out_dir / "lr_input.png", lr_crop)
+    hr_t = None
+    if hr is not None:
+        hr_crop = hr[top * scale:(top + h) * scale, left * scale:(left + w) * scale]
+        hr_t = to_tensor(hr_crop)[0]
+        if hr_t.shape[0] != result.mean.shape[0]:
+            raise ValueError(f"HR has {hr_t.shape[0]} channels, the prediction "
+                             f"{result.mean.shape[0]}")
+    save_outputs(out_dir, result, hr_t)
+    heat = dict(vmin=settings.vmin, vmax=settings.vmax, cmap=settings.cmap, style=settings.style)
+    save_heatmap(out_dir / "heatmap.png", result.std, **heat)
+    save_colorbar(out_dir / "colorbar.png", **heat)
+    patch = max(scale, settings.detail_patch - settings.detail_patch % scale)
+    if min(result.std.shape[-2:]) >= patch:
+        save_details(out_dir / "details", to_tensor(lr_crop)[0], result.mean, result.std, scale,
+                     patch=patch, count=settings.details, **heat)
+
+
+def image_uncertainty(mean_png: Path, std_npy: Path, hr: np.ndarray,
+                      sigma_scale: float | None = None) -> dict[str, float]:
+    """Uncertainty-quality metrics of one image from its written outputs.
+
+    The error is that of the reported 8-bit MC mean; a one-channel (luma) std is compared
+    with the error of every colour channel.
+    """
+    from sruq.io import read_image
+
+    mean = read_image(mean_png).astype(np.float64) / 255.0
+    target = hr.astype(np.float64) / 255.0
+    std = np.load(std_npy, allow_pickle=False).astype(np.float64)
+    if std.shape != mean.shape:
+        std = np.broadcast_to(std, mean.shape)
+    return uncertainty_metrics(mean, std, target, sigma_scale=sigma_scale)

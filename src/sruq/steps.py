@@ -1,0 +1,141 @@
+"""Workflow steps that combine several sruq modules (called by ``workflow/scripts``).
+
+Each function takes folders and config mappings as the Snakemake rules hand them over,
+so the step scripts stay one call long and the logic is unit-tested here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sruq.datasets import modcrop
+from sruq.io import list_images, read_image, write_json
+
+
+def valid_pairs(hr_dirs: Sequence[Path], lr_dirs: Sequence[Path], scale: int) -> list:
+    """``(lr, hr)`` uint8 pairs of validation folders (HR mod-cropped), matched by name."""
+    pairs = []
+    for hr_dir, lr_dir in zip(hr_dirs, lr_dirs, strict=True):
+        for hr_path in list_images(Path(hr_dir)):
+            lr_path = Path(lr_dir) / f"{hr_path.stem}.png"
+            if not lr_path.is_file():
+                raise FileNotFoundError(f"{lr_path}: LR image for {hr_path.name} is missing")
+            pairs.append((read_image(lr_path), modcrop(read_image(hr_path), scale)))
+    return pairs
+
+
+def training_patches(
+    model: str, spec: Mapping[str, Any], hr_dir: Path, out_dir: Path, scale: int,
+    preset: Mapping[str, Any], seed: int,
+) -> int:
+    """Cut the training patches of model entry ``spec`` from an HR folder into a patch set."""
+    from sruq.models import build_model
+    from sruq.patches import write_patch_set
+    from sruq.train import PatchConfig, make_patches
+
+    cfg = PatchConfig.from_dict(spec.get("patches"), model)
+    channels = build_model(spec["arch"], scale, **spec.get("kwargs", {})).in_channels
+    files = list_images(Path(hr_dir))
+    lr, hr = make_patches((read_image(f) for f in files), scale, preset, cfg, channels, seed)
+    meta = {"model": model, "scale": scale, "seed": seed, "channels": channels,
+            "images": [f.stem for f in files], "count": len(lr),
+            "patches": {k: v for k, v in cfg.__dict__.items()}}
+    write_patch_set(Path(out_dir), lr, hr, meta)
+    return len(lr)
+
+
+def train(
+    model: str, spec: Mapping[str, Any], scale: int, patch_dir: Path,
+    valid: Sequence[tuple[Path, Path]], out_dir: Path, seed: int, device: str = "auto",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train model entry ``spec`` on a patch set; validation on ``(hr_dir, lr_dir)`` pairs."""
+    import torch
+
+    from sruq.patches import PatchDataset
+    from sruq.train import TrainConfig, train_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = TrainConfig.from_dict({"seed": seed, **spec.get("train", {})}, model)
+    pairs = valid_pairs([h for h, _ in valid], [lr for _, lr in valid], scale)
+    summary = train_model(spec["arch"], spec.get("kwargs", {}), scale, PatchDataset(patch_dir),
+                          pairs, cfg, out_dir, device=device)
+    write_json(Path(out_dir) / "summary.json", summary)
+    return summary
+
+
+def infer(
+    weights: Path, lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
+    seed: int, hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
+    progress: bool = True,
+) -> None:
+    """Super-resolve an LR folder with a trained model, with MC-dropout uncertainty.
+
+    ``sr_dir/<image>.png`` is what the method reports (MC mean, or the one pass for a model
+    without dropout); ``unc_dir/<image>/`` holds the seed's output set.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from sruq.checkpoint import load_trained
+    from sruq.datasets import image_seed
+    from sruq.inference import pick_device
+    from sruq.io import atomic_dir, to_uint8, write_image
+    from sruq.predict import MCSettings, mc_image, prediction, write_image_outputs
+
+    if threads:
+        torch.set_num_threads(threads)
+    settings = MCSettings.from_config(mc)
+    dev = pick_device(device)
+    model = load_trained(weights, dev)
+    files = list_images(Path(lr_dir))
+    with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
+        for path in tqdm(files, desc=f"MC inference {lr_dir}", disable=not progress,
+                         unit="img"):
+            lr = read_image(path)
+            hr = None
+            if hr_dir is not None:
+                hr = modcrop(read_image(Path(hr_dir) / path.name), model.scale)
+            image_rng = image_seed(seed, "mc", path.stem)
+            result, box = mc_image(model, lr, settings, int(image_rng.integers(2**31)), dev)
+            write_image(sr_tmp / f"{path.stem}.png", to_uint8(prediction(result)))
+            write_image_outputs(unc_tmp / path.stem, lr, result, box, model.scale, settings, hr)
+
+
+def sigma_scale(unc_dirs: Sequence[Path]) -> float:
+    """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``)."""
+    import numpy as np
+
+    from sruq.uncertainty import fit_sigma_scale
+
+    errors, stds = [], []
+    for folder in unc_dirs:
+        for image in sorted(p for p in Path(folder).iterdir() if (p / "error.npy").is_file()):
+            error = np.load(image / "error.npy", allow_pickle=False)
+            std = np.load(image / "std.npy", allow_pickle=False)
+            errors.append(error)
+            stds.append(np.broadcast_to(std, error.shape))
+    if not errors:
+        return 1.0
+    return fit_sigma_scale(errors, stds)
+
+
+def uncertainty_table(
+    unc_dir: Path, hr_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
+    scale_factor: float | None = None,
+):
+    """Per-image uncertainty metrics of one method's outputs (a DataFrame)."""
+    import pandas as pd
+
+    from sruq.predict import image_uncertainty
+
+    rows = []
+    for image in sorted(p for p in Path(unc_dir).iterdir() if p.is_dir()):
+        hr = modcrop(read_image(Path(hr_dir) / f"{image.name}.png"), scale)
+        metrics = image_uncertainty(image / "mc_mean.png", image / "std.npy", hr, scale_factor)
+        rows.append({"dataset": dataset, "degradation": degradation, "scale": scale,
+                     "method": method, "image": image.name, **metrics})
+    return pd.DataFrame(rows)

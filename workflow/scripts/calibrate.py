@@ -1,0 +1,12 @@
+"""Fit the sigma-scaling factor of a model's MC std on the validation images."""
+
+from pathlib import Path
+
+from sruq.io import write_json
+from sruq.steps import sigma_scale
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    folders = [Path(p) for p in snakemake.input]
+    write_json(snakemake.output[0], {"sigma_scale": sigma_scale(folders),
+                                     "fitted_on": [str(p) for p in folders]})

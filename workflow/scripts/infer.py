@@ -1,0 +1,19 @@
+"""Super-resolve an LR folder with a trained network, with MC-dropout uncertainty."""
+
+from pathlib import Path
+
+from sruq.steps import infer
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    infer(
+        Path(snakemake.input.weights),
+        Path(snakemake.input.lr),
+        Path(snakemake.output.sr),
+        Path(snakemake.output.uncertainty),
+        snakemake.params.mc,
+        snakemake.params.seed,
+        hr_dir=Path(snakemake.input.hr),
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+    )

@@ -1,0 +1,17 @@
+"""Cut a model's training patches (LR/HR pairs) into a memory-mappable patch set."""
+
+from pathlib import Path
+
+from sruq.steps import training_patches
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    training_patches(
+        snakemake.wildcards.model,
+        snakemake.params.spec,
+        Path(snakemake.input[0]),
+        Path(snakemake.output[0]),
+        int(snakemake.wildcards.scale),
+        snakemake.params.preset,
+        snakemake.params.seed,
+    )

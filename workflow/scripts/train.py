@@ -1,0 +1,19 @@
+"""Train one network on its patch set (resumes from last.pt after an interruption)."""
+
+from pathlib import Path
+
+from sruq.steps import train
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    train(
+        snakemake.wildcards.model,
+        snakemake.params.spec,
+        int(snakemake.wildcards.scale),
+        Path(snakemake.input.patches),
+        list(zip(snakemake.input.valid_hr, snakemake.input.valid_lr)),
+        Path(snakemake.output.weights).parent,
+        snakemake.params.seed,
+        snakemake.params.device,
+        threads=snakemake.threads,
+    )
