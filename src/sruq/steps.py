@@ -139,3 +139,75 @@ def uncertainty_table(
         rows.append({"dataset": dataset, "degradation": degradation, "scale": scale,
                      "method": method, "image": image.name, **metrics})
     return pd.DataFrame(rows)
+
+
+def result_figures(
+    per_image_csv: Path, hr_dir: Path, sr_dirs: Mapping[str, Path],
+    unc_dirs: Mapping[str, Path], out_dir: Path, *, dataset: str, scale: int,
+    degradation: str, mc: Mapping[str, Any], image: str | None = None,
+) -> list[Path]:
+    """The figures of one dataset x scale x degradation (PNG + PDF each).
+
+    ``metrics`` (per-image spread), ``comparison`` (zoomed crops of ``image``, default the
+    first test image) and, with MC models, ``heatmaps``, ``sparsification`` and
+    ``reliability``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from sruq.figures import comparison_figure, heatmap_figure, metric_spread, save_figure
+    from sruq.predict import MCSettings
+    from sruq.uncertainty import (
+        plot_reliability,
+        plot_sparsification,
+        reliability_diagram_data,
+        sparsification_curves,
+    )
+
+    out_dir = Path(out_dir)
+    per_image = pd.read_csv(per_image_csv, dtype={"image": str})
+    names = [p.stem for p in list_images(Path(hr_dir))]
+    image = image if image is not None else names[0]
+    if image not in names:
+        raise ValueError(f"figures.image: {image!r} is not an image of {dataset}")
+    hr_path = Path(hr_dir) / f"{image}.png"
+    written = save_figure(metric_spread(per_image, dataset, scale, degradation),
+                          out_dir / "metrics")
+    sr = {method: Path(folder) / f"{image}.png" for method, folder in sr_dirs.items()}
+    written += save_figure(
+        comparison_figure(per_image, hr_path, sr, dataset=dataset, scale=scale,
+                          degradation=degradation, image=image),
+        out_dir / "comparison",
+    )
+    if not unc_dirs:
+        return written
+    settings = MCSettings.from_config(mc)
+    predictions = {m: (Path(d) / image / "mc_mean.png", Path(d) / image / "std.npy")
+                   for m, d in unc_dirs.items()}
+    written += save_figure(
+        heatmap_figure(hr_path, scale, predictions, std_range=(settings.vmin, settings.vmax),
+                       std_cmap=settings.cmap,
+                       title=f"{image}: {dataset} x{scale}, {degradation}"),
+        out_dir / "heatmaps",
+    )
+    curves, reliability = {}, {}
+    for model, folder in unc_dirs.items():
+        stds, errors = [], []
+        for name in names:
+            error = np.load(Path(folder) / name / "error.npy", allow_pickle=False)
+            std = np.load(Path(folder) / name / "std.npy", allow_pickle=False)
+            errors.append(error.ravel())
+            stds.append(np.broadcast_to(std, error.shape).ravel())
+        std_all, error_all = np.concatenate(stds), np.concatenate(errors)
+        curves[model] = sparsification_curves(std_all, error_all)
+        reliability[model] = reliability_diagram_data(std_all, error_all)
+    written += plot_sparsification(curves, out_dir / "sparsification")
+    written += plot_reliability(reliability, out_dir / "reliability")
+    return written
+
+
+def training_curves_figure(logs: Mapping[str, Path], out_stem: Path) -> list[Path]:
+    """Loss and validation PSNR of every trained model, in one figure (PNG + PDF)."""
+    from sruq.figures import save_figure, training_figure
+
+    return save_figure(training_figure(logs), out_stem)

@@ -65,6 +65,12 @@ TABLES = [
         itertools.product(TEST_SETS, config["scales"], config["degradations"]),
     )
 ]
+FIGURES = expand(
+    "results/figures/{dataset}_x{scale}_{degradation}/{name}.png",
+    **COMBOS,
+    name=["metrics", "comparison"]
+    + (["heatmaps", "sparsification", "reliability"] if MC_MODELS else []),
+) + (["results/figures/training_curves.png"] if MODELS_CFG else [])
 
 
 def source_record(wildcards):

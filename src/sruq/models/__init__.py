@@ -22,3 +22,7 @@ from sruq.models.discriminator import ADVERSARIAL_MODELS, Discriminator
 from sruq.models.registry import MODELS, build_model, register
 
 __all__ = ["ADVERSARIAL_MODELS", "MODELS", "Discriminator", "SRModel", "build_model", "register"]
+
+# The classical methods (sparse coding, frequency-domain deconvolution) register too;
+# imported last because they build on the registry above.
+from sruq import classical  # noqa: E402, F401

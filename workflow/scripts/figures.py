@@ -1,0 +1,20 @@
+"""Figures of one dataset x scale x degradation: spread, visual comparison, uncertainty."""
+
+from pathlib import Path
+
+from sruq.steps import result_figures
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    w = snakemake.wildcards
+    result_figures(
+        Path(snakemake.input.per_image),
+        Path(snakemake.input.hr),
+        dict(zip(snakemake.params.methods, map(Path, snakemake.input.sr))),
+        dict(zip(snakemake.params.mc_models, map(Path, snakemake.input.uncertainty))),
+        Path(snakemake.output.metrics).parent,
+        dataset=w.dataset,
+        scale=int(w.scale),
+        degradation=w.degradation,
+        mc=snakemake.params.mc,
+    )
