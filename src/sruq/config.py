@@ -101,6 +101,15 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
                 f"config key 'baselines.{i}': unknown method {name!r} "
                 f"(known: {', '.join(sorted(models))})"
             )
+    known_methods = (set(config.get("baselines", [])) | set(config.get("models", {}))
+                     | set(config.get("classical", {}).get("methods", [])))
+    for i, variant in enumerate(config.get("variants", [])):
+        base = variant.split("+")[0]
+        if base not in known_methods:
+            raise ConfigError(
+                f"config key 'variants.{i}': {variant!r} varies {base!r}, which is not a "
+                f"baseline, model or classical method of this config"
+            )
     datasets = config.get("datasets", {})
     train_sets = [n for n, spec in datasets.items() if spec["role"] == "train"]
     for name, spec in config.get("models", {}).items():

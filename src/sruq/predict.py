@@ -8,7 +8,7 @@ bicubic; an RGB model sees a greyscale image as three equal channels).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,33 +61,29 @@ class MCSettings:
         return Tiling(tile=self.tile, overlap=self.overlap)
 
 
-def mc_image(model: SRModel, lr: np.ndarray, settings: MCSettings, seed: int = 0,
-             device: torch.device | None = None) -> tuple[MCResult, tuple[int, int, int, int]]:
-    """MC outputs for a uint8 ``(h, w, C)`` image, returned with C channels like the input.
+Predictor = Callable[[torch.Tensor], tuple[MCResult, tuple[int, int, int, int]]]
 
-    The std of a Y-channel model on a colour image is its luma std (one channel).  Returns
-    the result (CPU tensors ``(C, H, W)``) and the LR box covered (cropped in ``patch`` mode).
+
+def on_channels(predict: Predictor, expected: int, scale: int, lr: np.ndarray,
+                device: torch.device) -> tuple[MCResult, tuple[int, int, int, int]]:
+    """Run ``predict`` (``(C, h, w)`` -> result, LR box) on a uint8 image's channels.
+
+    The result has the image's channels: a Y-channel model's luma prediction is combined
+    with bicubic Cb/Cr (its std stays one channel); an RGB model's output for a greyscale
+    image is averaged back to one channel.
     """
-    device = device or torch.device("cpu")
-    model = model.to(device)
     x = to_tensor(lr)[0].to(device)
-    channels, expected = x.shape[0], model.in_channels
-
-    def run(inp: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
-        samples = settings.samples if model.has_dropout else 1
-        return predict_image(model, inp, samples, mode=settings.mode, tiling=settings.tiling,
-                             seed=seed, max_batch=settings.max_batch)
-
+    channels = x.shape[0]
     if channels == expected:
-        return run(x)
+        return predict(x)
     if channels == 1 and expected == 3:
-        result, box = run(x.repeat(3, 1, 1))
+        result, box = predict(x.repeat(3, 1, 1))
         return result.map(lambda t: t.mean(dim=0, keepdim=True)), box
     if channels == 3 and expected == 1:
         ycc = rgb_to_ycbcr(x)
-        result, box = run(ycc[:1])
+        result, box = predict(ycc[:1])
         top, left, h, w = box
-        cbcr = imresize(ycc[1:, top:top + h, left:left + w], scale=model.scale).cpu()
+        cbcr = imresize(ycc[1:, top:top + h, left:left + w], scale=scale).cpu()
 
         def colour(y: torch.Tensor) -> torch.Tensor:
             return ycbcr_to_rgb(torch.cat([y, cbcr], dim=0))
@@ -96,6 +92,43 @@ def mc_image(model: SRModel, lr: np.ndarray, settings: MCSettings, seed: int = 0
                         one_pass=colour(result.one_pass), samples=result.samples,
                         aleatoric_std=result.aleatoric_std), box
     raise ValueError(f"model expects {expected} channels, image has {channels}")
+
+
+def mc_image(model: SRModel, lr: np.ndarray, settings: MCSettings, seed: int = 0,
+             device: torch.device | None = None) -> tuple[MCResult, tuple[int, int, int, int]]:
+    """MC-dropout outputs for a uint8 ``(h, w, C)`` image (CPU tensors ``(C, H, W)``).
+
+    Models without dropout run once (std 0).  Returns the result and the LR box covered
+    (the whole image unless ``settings.mode`` is ``patch``).
+    """
+    device = device or torch.device("cpu")
+    model = model.to(device)
+    samples = settings.samples if model.has_dropout else 1
+
+    def predict(x: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
+        return predict_image(model, x, samples, mode=settings.mode, tiling=settings.tiling,
+                             seed=seed, max_batch=settings.max_batch)
+
+    return on_channels(predict, model.in_channels, model.scale, lr, device)
+
+
+def self_ensemble_image(model: SRModel, lr: np.ndarray, device: torch.device | None = None,
+                        ) -> tuple[MCResult, tuple[int, int, int, int]]:
+    """x8 geometric self-ensemble of a uint8 image: mean and spread of the 8 outputs."""
+    from sruq.classical import SelfEnsemble
+
+    device = device or torch.device("cpu")
+    ensemble = SelfEnsemble(model.to(device).eval())
+
+    @torch.inference_mode()
+    def predict(x: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
+        batch = x.unsqueeze(0)
+        mean, std = ensemble.forward_with_spread(batch)
+        result = MCResult(mean=mean[0].cpu(), std=std[0].cpu(), one_pass=model(batch)[0].cpu(),
+                          samples=8)
+        return result, (0, 0, x.shape[-2], x.shape[-1])
+
+    return on_channels(predict, model.in_channels, model.scale, lr, device)
 
 
 def prediction(result: MCResult) -> torch.Tensor:

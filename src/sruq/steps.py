@@ -211,3 +211,47 @@ def training_curves_figure(logs: Mapping[str, Path], out_stem: Path) -> list[Pat
     from sruq.figures import save_figure, training_figure
 
     return save_figure(training_figure(logs), out_stem)
+
+
+def learn_dictionary(hr_dirs: Sequence[Path], out: Path, scale: int,
+                     options: Mapping[str, Any], seed: int) -> None:
+    """Learn the coupled sparse-coding dictionaries from HR training folders."""
+    from sruq.classical import SparseCodingSR
+
+    images = [read_image(f) for folder in hr_dirs for f in list_images(Path(folder))]
+    model = SparseCodingSR.fit(images, scale, seed=seed, **dict(options))
+    model.save(out)
+
+
+def upscale_method(
+    method: str, scale: int, lr_dir: Path, sr_dir: Path, *, preset: Mapping[str, Any],
+    classical: Mapping[str, Any], weights: Path | None = None, dictionary: Path | None = None,
+    device: str = "auto", unc_dir: Path | None = None, hr_dir: Path | None = None,
+    mc: Mapping[str, Any] | None = None,
+) -> None:
+    """Super-resolve a folder with any non-MC method; ``+x8`` also writes its spread."""
+    from tqdm import tqdm
+
+    from sruq.inference import pick_device, upscale_folder
+    from sruq.io import atomic_dir, to_uint8, write_image
+    from sruq.methods import build_method, split_method
+    from sruq.predict import MCSettings, self_ensemble_image, write_image_outputs
+
+    dev = pick_device(device)
+    model = build_method(method, scale, preset=preset, classical=classical, weights=weights,
+                         dictionary=dictionary, device=str(dev))
+    if split_method(method)[1] != "x8":
+        upscale_folder(model, Path(lr_dir), Path(sr_dir), dev)
+        return
+    if unc_dir is None:
+        raise ValueError(f"method {method!r} writes an uncertainty folder: give unc_dir")
+    settings = MCSettings.from_config(mc)
+    with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
+        for path in tqdm(list_images(Path(lr_dir)), desc=f"x8 {lr_dir}", unit="img"):
+            lr = read_image(path)
+            hr = None
+            if hr_dir is not None:
+                hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
+            result, box = self_ensemble_image(model, lr, dev)
+            write_image(sr_tmp / f"{path.stem}.png", to_uint8(result.mean))
+            write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr)

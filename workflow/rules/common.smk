@@ -1,5 +1,6 @@
 import itertools
 import os
+import re
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -30,13 +31,19 @@ VALID_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "valid"
 TRAIN_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "train"]
 MODELS_CFG = config["models"]
 BASELINES = config["baselines"]
-METHODS = BASELINES + list(MODELS_CFG)
-# networks with dropout get MC uncertainty outputs and uncertainty metrics
+CLASSICAL = config["classical"]["methods"]
+VARIANTS = config["variants"]
+X8_VARIANTS = [v for v in VARIANTS if v.endswith("+x8")]
+METHODS = BASELINES + list(MODELS_CFG) + CLASSICAL + VARIANTS
+# methods run by the `upscale` rule (no MC dropout); trained models go through `infer_model`
+SIMPLE_METHODS = BASELINES + CLASSICAL + [v for v in VARIANTS if v not in X8_VARIANTS]
+# networks with dropout get MC outputs; they and the x8 variants get uncertainty metrics
 MC_MODELS = [
     name
     for name, spec in MODELS_CFG.items()
     if build_model(spec["arch"], 2, **spec["kwargs"]).has_dropout
 ]
+UNCERTAIN_METHODS = MC_MODELS + X8_VARIANTS
 
 
 wildcard_constraints:
@@ -56,7 +63,7 @@ METRIC_FILES = expand(
 UNCERTAINTY_FILES = expand(
     "results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv",
     **COMBOS,
-    method=MC_MODELS,
+    method=UNCERTAIN_METHODS,
 )
 TABLES = [
     str(p)
@@ -69,7 +76,7 @@ FIGURES = expand(
     "results/figures/{dataset}_x{scale}_{degradation}/{name}.png",
     **COMBOS,
     name=["metrics", "comparison"]
-    + (["heatmaps", "sparsification", "reliability"] if MC_MODELS else []),
+    + (["heatmaps", "sparsification", "reliability"] if UNCERTAIN_METHODS else []),
 ) + (["results/figures/training_curves.png"] if MODELS_CFG else [])
 
 
@@ -80,14 +87,35 @@ def source_record(wildcards):
     return {"source": f"results/data/{wildcards.dataset}/source.json"}
 
 
+def train_set_of(model):
+    """The dataset a trained model (or the sparse-coding dictionary) learns from."""
+    spec = MODELS_CFG.get(model, {})
+    return spec.get("train_on", TRAIN_SETS[0] if TRAIN_SETS else "")
+
+
 def weights_of(wildcards):
     """The weight file of a trained model for the wildcards' degradation and scale."""
-    spec = MODELS_CFG[wildcards.method]
-    trainset = spec.get("train_on", TRAIN_SETS[0] if TRAIN_SETS else "")
     return (
-        f"results/models/{trainset}/{wildcards.degradation}/x{wildcards.scale}/"
-        f"{wildcards.method}/weights.pt"
+        f"results/models/{train_set_of(wildcards.method)}/{wildcards.degradation}/"
+        f"x{wildcards.scale}/{wildcards.method}/weights.pt"
     )
+
+
+def method_inputs(wildcards):
+    """What a method needs besides the LR images: weights of a trained base model, the
+    sparse-coding dictionary, and the HR images for the spread of an x8 variant."""
+    base = wildcards.method.split("+")[0]
+    w = wildcards
+    inputs = {}
+    if base in MODELS_CFG:
+        inputs["weights"] = (
+            f"results/models/{train_set_of(base)}/{w.degradation}/x{w.scale}/{base}/weights.pt"
+        )
+    if base == "sparse-coding":
+        inputs["dictionary"] = f"results/models/{train_set_of(base)}/x{w.scale}/sparse-coding.npz"
+    if w.method.endswith("+x8"):
+        inputs["hr"] = f"results/data/{w.dataset}/hr"
+    return inputs
 
 
 def calibration_inputs(wildcards):

@@ -7,7 +7,7 @@ rule figures:
         ),
         uncertainty=lambda w: expand(
             f"results/uncertainty/{w.dataset}/{w.degradation}/x{w.scale}/{{method}}",
-            method=MC_MODELS,
+            method=UNCERTAIN_METHODS,
         ),
     output:
         metrics=report(
@@ -29,13 +29,15 @@ rule figures:
                 subcategory="{dataset} x{scale} {degradation}",
                 caption=f"../report/{name}.rst",
             )
-            for name in (["heatmaps", "sparsification", "reliability"] if MC_MODELS else [])
+            for name in (
+                ["heatmaps", "sparsification", "reliability"] if UNCERTAIN_METHODS else []
+            )
         ],
     log:
         "results/logs/figures/{dataset}_x{scale}_{degradation}.log",
     params:
         methods=METHODS,
-        mc_models=MC_MODELS,
+        mc_models=UNCERTAIN_METHODS,
         mc=config["mc"],
     conda:
         "../../envs/report.yaml"

@@ -46,3 +46,20 @@ rule train:
         "../../envs/train.yaml"
     script:
         "../scripts/train.py"
+
+
+rule sparse_dictionary:
+    input:
+        "results/data/{dataset}/hr",
+    output:
+        "results/models/{dataset}/x{scale}/sparse-coding.npz",
+    log:
+        "results/logs/sparse_dictionary/{dataset}/x{scale}.log",
+    params:
+        options=config["classical"]["sparse_coding"],
+        seed=config["seed"],
+    threads: 2
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/sparse_dictionary.py"

@@ -1,16 +1,45 @@
-rule upscale_baseline:
+rule upscale:
     input:
-        "results/data/{dataset}/{degradation}/x{scale}/lr",
+        unpack(method_inputs),
+        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
     output:
         directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
     log:
         "results/logs/upscale/{dataset}/{degradation}/x{scale}/{method}.log",
     wildcard_constraints:
-        method="|".join(BASELINES) or "^$",
+        method="|".join(re.escape(m) for m in SIMPLE_METHODS) or "^$",
+    params:
+        preset=lambda w: ALL_PRESETS[w.degradation],
+        classical=config["classical"],
+        device=config["device"],
     conda:
         "../../envs/infer.yaml"
     script:
-        "../scripts/upscale_baseline.py"
+        "../scripts/upscale.py"
+
+
+rule self_ensemble:
+    input:
+        unpack(method_inputs),
+        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
+    output:
+        sr=directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
+        uncertainty=directory("results/uncertainty/{dataset}/{degradation}/x{scale}/{method}"),
+    log:
+        "results/logs/self_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
+    wildcard_constraints:
+        method="|".join(re.escape(m) for m in X8_VARIANTS) or "^$",
+    params:
+        preset=lambda w: ALL_PRESETS[w.degradation],
+        classical=config["classical"],
+        device=config["device"],
+        mc=config["mc"],
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/infer.yaml"
+    script:
+        "../scripts/upscale.py"
 
 
 rule infer_model:
