@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,19 +36,89 @@ def test_bicubic_reproduces_published_set5_set14(mirror, tmp_path):
     assert "| bicubic |" in (tmp_path / "results" / "tables" / "summary.md").read_text()
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One real run of config/test-tiny.yaml: baselines, two trained networks (one with
+    MC dropout), sparse coding, FD, an edge and an x8 variant."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_workflow(workdir, load_config("test-tiny.yaml"))
+    return workdir
+
+
 @pytest.mark.slow
-def test_tiny_workflow_end_to_end_and_deterministic(tmp_path):
+def test_tiny_workflow_tables_list_every_method(tiny_run):
     config = load_config("test-tiny.yaml")
-    run_workflow(tmp_path / "a", config)
-    run_workflow(tmp_path / "b", config)
-    tables = [tmp_path / run / "results" / "tables" / "per_image.csv" for run in "ab"]
-    assert tables[0].read_bytes() == tables[1].read_bytes()
-    frame = pd.read_csv(tables[0])
-    assert set(frame["method"]) == set(config["baselines"])
+    frame = pd.read_csv(tiny_run / "results" / "tables" / "per_image.csv")
+    methods = (config["baselines"] + list(config["models"]) + config["classical"]["methods"]
+               + config["variants"])
+    assert list(dict.fromkeys(frame["method"])) == methods
     assert set(frame["image"]) == {"chelsea", "camera"}
-    assert (frame["psnr"] > 20).all()
-    markdown = (tmp_path / "a" / "results" / "tables" / "summary.md").read_text()
-    assert "tiny-test x2" in markdown
+    assert {"degradation", "psnr", "ssim", "spearman", "ause", "uce", "uce_scaled"} <= set(
+        frame.columns)
+    uncertain = frame[frame["method"].isin(["esrcnn", "esrcnn+x8"])]
+    assert uncertain["ause"].notna().all() and uncertain["uce_scaled"].notna().all()
+    assert frame[frame["method"] == "bicubic"]["ause"].isna().all()
+    comparison = (tiny_run / "results" / "tables" / "tiny-test_x2_bicubic.md").read_text()
+    assert "**" in comparison and "esrcnn+x8" in comparison
+    assert "\\toprule" in (tiny_run / "results" / "tables" / "tiny-test_x2_bicubic.tex").read_text()
+
+
+@pytest.mark.slow
+def test_tiny_workflow_writes_models_heatmaps_and_figures(tiny_run):
+    results = tiny_run / "results"
+    model_dir = results / "models" / "tiny-train" / "bicubic" / "x2" / "esrcnn"
+    for name in ("weights.pt", "log.csv", "curve.png", "summary.json"):
+        assert (model_dir / name).is_file(), name
+    assert (results / "models" / "tiny-train" / "x2" / "sparse-coding.npz").is_file()
+    image = results / "uncertainty" / "tiny-test" / "bicubic" / "x2" / "esrcnn" / "chelsea"
+    for name in ("lr_input.png", "one_pass.png", "mc_mean.png", "std.npy", "error.npy",
+                 "heatmap.png", "colorbar.png"):
+        assert (image / name).is_file(), name
+    for group in ("most_certain", "least_certain"):
+        for stem in ("original_lr_patch", "mean_pred_patch", "heatmap"):
+            assert (image / "details" / group / f"{stem}_1.png").is_file()
+    std = np.load(image / "std.npy")
+    assert std.dtype == np.float32 and std.max() > 0
+    figures = results / "figures" / "tiny-test_x2_bicubic"
+    for name in ("metrics", "comparison", "heatmaps", "sparsification", "reliability"):
+        assert (figures / f"{name}.png").stat().st_size > 10_000, name
+        assert (figures / f"{name}.pdf").is_file(), name
+    assert (results / "figures" / "training_curves.png").is_file()
+    assert json.loads((results / "calibration" / "bicubic" / "x2" / "esrcnn.json").read_text())[
+        "sigma_scale"] > 0
+
+
+@pytest.mark.slow
+def test_deleted_table_is_rebuilt_without_retraining(tiny_run):
+    table = tiny_run / "results" / "tables" / "tiny-test_x2_bicubic.tex"
+    weights = tiny_run / "results" / "models" / "tiny-train" / "bicubic" / "x2" / "esrcnn"
+    before = (weights / "weights.pt").stat().st_mtime_ns
+    expected = table.read_bytes()
+    table.unlink()
+    result = run_workflow(tiny_run, load_config("test-tiny.yaml"), str(table.relative_to(tiny_run)))
+    assert table.read_bytes() == expected
+    assert (weights / "weights.pt").stat().st_mtime_ns == before
+    jobs = " ".join(result.stdout.split()) + " ".join(result.stderr.split())
+    assert "rule train:" not in jobs and "rule tables:" in jobs
+
+
+@pytest.mark.slow
+def test_report_holds_tables_and_figures(tiny_run):
+    run_workflow(tiny_run, load_config("test-tiny.yaml"), "--report", "results/report.html")
+    html = (tiny_run / "results" / "report.html").read_text(errors="replace")
+    for name in ("summary.csv", "tiny-test_x2_bicubic.csv", "heatmaps.png", "comparison.png",
+                 "training_curves.png", "reliability.png", "provenance.json"):
+        assert name in html, name
+    assert "esrcnn" in html
+
+
+@pytest.mark.slow
+def test_rerun_with_the_same_seed_gives_identical_numbers(tiny_run, tmp_path):
+    run_workflow(tmp_path, load_config("test-tiny.yaml"))
+    for rel in ("results/tables/per_image.csv",
+                "results/models/tiny-train/bicubic/x2/esrcnn/weights.pt",
+                "results/data/tiny-test/bicubic/x2/provenance.json"):
+        assert (tmp_path / rel).read_bytes() == (tiny_run / rel).read_bytes(), rel
 
 
 def test_default_config_targets_every_baseline_and_scale(tmp_path):

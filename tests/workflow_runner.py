@@ -18,15 +18,14 @@ def run_workflow(
 ) -> subprocess.CompletedProcess[str]:
     """``snakemake`` on the repo's Snakefile with ``config`` (default: embedded), in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+    cmd: list[str] = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(workdir), "--cores", "2"]
-    if config is not None:
+    cmd += args
+    if config is not None:  # last: --configfile takes every argument after it
         path = workdir / "config.yaml"
-        path.write_text(yaml.safe_dump(config))
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
         cmd += ["--configfile", str(path)]
-    result = subprocess.run(
-        [*cmd, *args], capture_output=True, text=True, timeout=timeout, cwd=workdir
-    )
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result

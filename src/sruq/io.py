@@ -167,7 +167,7 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     """``uint8`` ``(H, W, C)`` -> float32 ``(1, C, H, W)`` in [0, 1]."""
     import torch
 
-    chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    chw = torch.from_numpy(np.array(image.transpose(2, 0, 1)))  # a writable copy
     return chw.float().div(255).unsqueeze(0)
 
 

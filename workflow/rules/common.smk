@@ -8,6 +8,7 @@ from snakemake.utils import min_version, validate
 from sruq.config import check_references
 from sruq.config import validate as validate_config
 from sruq.degrade import PRESETS
+from sruq.methods import split_method
 from sruq.models import MODELS, build_model
 from sruq.tables import table_files
 
@@ -33,7 +34,7 @@ MODELS_CFG = config["models"]
 BASELINES = config["baselines"]
 CLASSICAL = config["classical"]["methods"]
 VARIANTS = config["variants"]
-X8_VARIANTS = [v for v in VARIANTS if v.endswith("+x8")]
+X8_VARIANTS = [v for v in VARIANTS if split_method(v)[1] == "x8"]
 METHODS = BASELINES + list(MODELS_CFG) + CLASSICAL + VARIANTS
 # methods run by the `upscale` rule (no MC dropout); trained models go through `infer_model`
 SIMPLE_METHODS = BASELINES + CLASSICAL + [v for v in VARIANTS if v not in X8_VARIANTS]
@@ -104,7 +105,7 @@ def weights_of(wildcards):
 def method_inputs(wildcards):
     """What a method needs besides the LR images: weights of a trained base model, the
     sparse-coding dictionary, and the HR images for the spread of an x8 variant."""
-    base = wildcards.method.split("+")[0]
+    base, variant = split_method(wildcards.method)
     w = wildcards
     inputs = {}
     if base in MODELS_CFG:
@@ -113,7 +114,7 @@ def method_inputs(wildcards):
         )
     if base == "sparse-coding":
         inputs["dictionary"] = f"results/models/{train_set_of(base)}/x{w.scale}/sparse-coding.npz"
-    if w.method.endswith("+x8"):
+    if variant == "x8":
         inputs["hr"] = f"results/data/{w.dataset}/hr"
     return inputs
 

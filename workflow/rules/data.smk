@@ -35,7 +35,11 @@ rule degrade:
         "results/data/{dataset}/hr",
     output:
         lr=directory("results/data/{dataset}/{degradation}/x{scale}/lr"),
-        provenance="results/data/{dataset}/{degradation}/x{scale}/provenance.json",
+        provenance=report(
+            "results/data/{dataset}/{degradation}/x{scale}/provenance.json",
+            category="data",
+            caption="../report/data.rst",
+        ),
     log:
         "results/logs/degrade/{dataset}/{degradation}/x{scale}.log",
     params:

@@ -49,7 +49,23 @@ rule tables:
         METRIC_FILES,
         UNCERTAINTY_FILES,
     output:
-        TABLES,
+        [
+            (
+                report(
+                    path,
+                    category="results",
+                    subcategory="tables",
+                    caption=(
+                        "../report/comparison_table.rst"
+                        if Path(path).stem.count("_x")
+                        else "../report/summary_table.rst"
+                    ),
+                )
+                if path.endswith(".csv")
+                else path
+            )
+            for path in TABLES
+        ],
     log:
         "results/logs/tables.log",
     localrule: True

@@ -1,0 +1,106 @@
+"""The `sruq upscale` command: every named output, and clear handling of bad images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sruq.checkpoint import save_weights
+from sruq.cli import main
+from sruq.models import build_model
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("w") / "weights.pt"
+    save_weights(path, build_model("esrcnn", 2, dropout=0.2), "esrcnn", 0, None)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_help_documents_upscale():
+    out = subprocess.run([sys.executable, "-m", "sruq.cli", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "upscale" in out
+    sub = subprocess.run([sys.executable, "-m", "sruq.cli", "upscale", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for flag in ("--model", "--weights", "--samples", "--mode", "--out", "heatmap.png"):
+        assert flag in sub
+
+
+@pytest.mark.parametrize("mode", ["tiled", "patch"])
+def test_upscale_writes_the_seed_output_set(weights, photo, tmp_path, mode):
+    out = tmp_path / "out"
+    assert main(["upscale", str(photo), "--weights", str(weights), "--samples", "3",
+                 "--mode", mode, "--out", str(out), "--details", "2", "--quiet"]) == 0
+    for name in ("lr_input.png", "one_pass.png", "mc_mean.png", "std.npy", "heatmap.png",
+                 "colorbar.png"):
+        assert (out / name).is_file(), name
+    for group in ("most_certain", "least_certain"):
+        for stem in ("original_lr_patch", "mean_pred_patch", "heatmap"):
+            assert (out / "details" / group / f"{stem}_2.png").is_file()
+    lr = np.asarray(Image.open(out / "lr_input.png"))
+    expected = (72, 80) if mode == "tiled" else (64, 64)  # patch: centre crop to 64s
+    assert lr.shape[:2] == expected
+    mean = np.asarray(Image.open(out / "mc_mean.png"))
+    assert mean.shape[:2] == (2 * expected[0], 2 * expected[1])
+    std = np.load(out / "std.npy")
+    assert std.dtype == np.float32 and std.shape[:2] == mean.shape[:2] and std.max() > 0
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16"])
+def test_unusual_image_modes_are_converted(weights, tmp_path, mode):
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65536, (40, 40), dtype=np.uint16))
+    else:
+        image = rgb.convert(mode)
+    image.save(tmp_path / "in.png")
+    out = tmp_path / "out"
+    assert main(["upscale", str(tmp_path / "in.png"), "--weights", str(weights),
+                 "--samples", "2", "--out", str(out), "--quiet"]) == 0
+    channels = 1 if mode in ("L", "I;16") else 3
+    assert np.load(out / "std.npy").shape == (80, 80, channels)
+
+
+def test_bad_inputs_give_one_line_errors(weights, photo, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tiny)
+    cases = [
+        ([str(corrupt), "--weights", str(weights)], "corrupt.png"),
+        ([str(text), "--weights", str(weights)], "notes.txt"),
+        ([str(tiny), "--weights", str(weights), "--mode", "patch"], "smaller than one 64x64"),
+        ([str(photo), "--weights", str(tmp_path / "nope.pt")], "no such file"),
+        ([str(photo), "--weights", str(text)], "notes.txt"),
+        ([str(photo), "--model", "bicubic"], "needs --scale"),
+        ([str(photo), "--model", "esrcnn", "--results", str(tmp_path)], "no trained weights"),
+    ]
+    for args, message in cases:
+        assert main(["upscale", *args, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("sruq: error:") and message in err and "\n" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_baseline_needs_no_weights(photo, tmp_path):
+    out = tmp_path / "out"
+    assert main(["upscale", str(photo), "--model", "bicubic", "--scale", "3", "--out", str(out),
+                 "--quiet"]) == 0
+    assert np.asarray(Image.open(out / "mc_mean.png")).shape == (216, 240, 3)
+    assert np.load(out / "std.npy").max() == 0  # deterministic: no uncertainty
