@@ -1,0 +1,416 @@
+"""Monte-Carlo dropout inference: T stochastic passes that share one deterministic prefix.
+
+The engine (:func:`mc_predict`) runs ``model.mc_prefix`` once, repeats its state along the
+batch and runs only ``model.mc_suffix`` for chunks of ``k`` samples at once, streaming the
+mean and variance over the chunks (Chan's parallel update), so memory does not grow with T.
+
+Dropout masks do not come from the modules' own RNG.  While sampling, every dropout layer is
+in eval mode (an identity) and a forward hook applies a mask drawn here: the ``i``-th dropout
+call of a forward draws from NumPy generator ``i`` (seeded from ``[seed, i]``), one sample
+after the other.  Sample ``t`` therefore gets the same masks whatever the chunk size, and the
+reference loop :func:`mc_naive` (one full forward per sample) reproduces the engine exactly
+for the same seed.  Dropped positions are drawn as the gaps of a Bernoulli process
+(geometric variates), which costs ``O(p n)`` instead of ``O(n)`` random numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sruq.models.base import MCState, SRModel
+
+DEFAULT_SAMPLES = 40
+DEFAULT_MAX_BYTES = 1 << 30
+"""Approximate activation memory one chunk of samples may use (see :func:`_chunk_size`)."""
+
+_FEATURE_DROPOUT = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+_SUPPORTED_DROPOUT = (nn.Dropout, *_FEATURE_DROPOUT)
+
+Suffix = Callable[[MCState], tuple[torch.Tensor, ...]]
+
+
+@dataclass(frozen=True)
+class MCResult:
+    """Per-pixel MC statistics, float32 on the CPU, shaped like the model output.
+
+    ``std`` is the population standard deviation of the T sampled predictions (epistemic);
+    for a heteroscedastic model ``aleatoric_std`` is ``sqrt(mean_t exp(logvar_t))`` and
+    :attr:`total_std` combines both (variance of the means + mean of the variances).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    one_pass: torch.Tensor
+    samples: int
+    aleatoric_std: torch.Tensor | None = None
+
+    @property
+    def total_std(self) -> torch.Tensor:
+        if self.aleatoric_std is None:
+            return self.std
+        return torch.sqrt(self.std**2 + self.aleatoric_std**2)
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> MCResult:
+        """The same result with ``fn`` applied to every tensor (e.g. select one image)."""
+        aleatoric = self.aleatoric_std
+        return replace(
+            self,
+            mean=fn(self.mean),
+            std=fn(self.std),
+            one_pass=fn(self.one_pass),
+            aleatoric_std=None if aleatoric is None else fn(aleatoric),
+        )
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return seed
+
+
+def _check_samples(samples: int) -> int:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    return samples
+
+
+def _active_dropout(model: nn.Module) -> list[nn.Module]:
+    """Dropout layers with ``p > 0``; raises for kinds the mask sampler cannot reproduce."""
+    kinds = (nn.Dropout, *_FEATURE_DROPOUT, nn.AlphaDropout, nn.FeatureAlphaDropout)
+    layers = [m for m in model.modules() if isinstance(m, kinds) and m.p > 0]
+    for layer in layers:
+        if not isinstance(layer, _SUPPORTED_DROPOUT):
+            raise ValueError(f"MC dropout does not support {type(layer).__name__} layers")
+    return layers
+
+
+def bernoulli_positions(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices in ``[0, n)`` where i.i.d. Bernoulli(``p``) trials succeed (int64).
+
+    The gaps between successes are geometric, drawn by inversion
+    (``floor(log(U) / log(1 - p)) + 1`` with ``U`` uniform in (0, 1]), so only about
+    ``p n`` random numbers are needed.  NumPy does this single-threaded: thread-pool
+    barriers on such small arrays cost more than the arithmetic on a busy machine.
+    """
+    found: list[np.ndarray] = []
+    last = -1.0
+    log_keep = math.log1p(-p) if p < 1 else -math.inf
+    while True:
+        expected = (n - 1 - last) * p
+        draw = int(expected + 6 * math.sqrt(expected) + 16)
+        gaps = rng.random(draw)
+        np.negative(gaps, out=gaps)
+        np.log1p(gaps, out=gaps)
+        gaps /= log_keep
+        np.floor(gaps, out=gaps)
+        gaps += 1
+        gaps[0] += last
+        positions = np.cumsum(gaps, out=gaps)  # float64 counts integers exactly up to 2**53
+        inside = int(np.searchsorted(positions, n))
+        found.append(positions[:inside].astype(np.int64))
+        if inside < draw:
+            return found[0] if len(found) == 1 else np.concatenate(found)
+        last = float(positions[-1])
+
+
+def _canonical(t: torch.Tensor) -> torch.Tensor:
+    """The view whose row-major order element masks are drawn in: channels-last for 4-D.
+
+    Any fixed order gives the same masks for every memory layout; this one makes the
+    engine's channels-last states the cheap case.
+    """
+    return t.permute(0, 2, 3, 1) if t.ndim == 4 else t
+
+
+def _zero_at(block: torch.Tensor, positions: torch.Tensor) -> None:
+    """Zero the dense tensor ``block`` at row-major ``positions`` of its canonical view."""
+    view = _canonical(block)
+    if not view.is_contiguous():
+        offsets = torch.zeros_like(positions)
+        rest = positions
+        for size, stride in zip(reversed(view.shape), reversed(view.stride())):
+            offsets += (rest % size) * stride
+            rest = rest // size
+        positions = offsets
+    flat = block.as_strided((block.numel(),), (1,), block.storage_offset())
+    flat.index_fill_(0, positions, 0)
+
+
+class _MaskSampler:
+    """Forward hooks that apply reproducible per-sample dropout masks (see module docs)."""
+
+    def __init__(self, layers: list[nn.Module], seed: int) -> None:
+        self.layers = layers
+        self.seed = seed
+        self.rngs: list[np.random.Generator] = []
+        self.batch = 1
+        self.calls = 0
+        self.active = False
+        self.reuse = False
+        self.buffers: dict[int, torch.Tensor] = {}
+
+    def begin(self, batch: int, active: bool) -> None:
+        """Announce a forward on ``samples * batch`` images; resets the call counter."""
+        self.batch, self.active, self.calls = batch, active, 0
+
+    def _scaled(self, call: int, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """``x * scale``; with ``reuse`` it overwrites the output of the same call in the
+        previous chunk when the shape matches, because fresh pages cost more than the
+        multiply."""
+        old = self.buffers.get(call)
+        if self.reuse and old is not None and old.shape == x.shape and old.dtype == x.dtype:
+            return torch.mul(x, scale, out=old)
+        out = x * scale
+        if self.reuse:
+            self.buffers[call] = out
+        return out
+
+    def hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+        if not self.active:
+            return None
+        x = args[0]
+        call, self.calls = self.calls, self.calls + 1
+        if call == len(self.rngs):
+            self.rngs.append(np.random.default_rng([self.seed, call]))
+        rng = self.rngs[call]
+        samples = x.shape[0] // self.batch
+        keep = 1.0 - module.p
+        scale = 1.0 / keep if keep > 0 else 0.0  # p = 1 drops everything, as torch does
+        if isinstance(module, _FEATURE_DROPOUT):
+            units = x.shape[:2].numel()
+            per_sample = units // samples
+            dropped = np.concatenate(
+                [
+                    bernoulli_positions(per_sample, module.p, rng) + j * per_sample
+                    for j in range(samples)
+                ]
+            )
+            mask = torch.full((units,), scale, dtype=x.dtype)
+            mask[torch.from_numpy(dropped)] = 0
+            return x * mask.to(x.device).view(*x.shape[:2], *([1] * (x.ndim - 2)))
+        out = self._scaled(call, x, scale)
+        for block in out.split(self.batch):
+            dropped = torch.from_numpy(bernoulli_positions(block.numel(), module.p, rng))
+            _zero_at(block, dropped.to(x.device))
+        return out
+
+    @contextmanager
+    def installed(self) -> Iterator[_MaskSampler]:
+        handles = [layer.register_forward_hook(self.hook) for layer in self.layers]
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Every layer in eval mode inside the block; each module's own mode restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+@contextmanager
+def mc_mode(model: nn.Module, seed: int) -> Iterator[_MaskSampler]:
+    """Eval mode and inference mode, dropout masks from a seeded sampler (module docs).
+
+    BatchNorm therefore uses its running statistics.  (The SRResBNN seed left BatchNorm in
+    train mode during MC sampling, so its statistics came from the test batch itself.)
+    """
+    sampler = _MaskSampler(_active_dropout(model), _check_seed(seed))
+    with eval_mode(model), torch.inference_mode(), sampler.installed():
+        yield sampler
+
+
+def _map_state(state: MCState, fn: Callable[[torch.Tensor], torch.Tensor]) -> MCState:
+    return fn(state) if isinstance(state, torch.Tensor) else tuple(fn(t) for t in state)
+
+
+def _state_nbytes(state: MCState) -> int:
+    tensors = [state] if isinstance(state, torch.Tensor) else list(state)
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _repeat(state: MCState, n: int) -> MCState:
+    """``n`` copies of the state along the batch, sample-major (a view when the batch is 1)."""
+    if n == 1:  # the state itself: a reshaped expand would give odd strides to a size-1 dim
+        return state
+    return _map_state(
+        state, lambda t: t.unsqueeze(0).expand(n, *t.shape).reshape(n * t.shape[0], *t.shape[1:])
+    )
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
+
+
+def _chunk_size(
+    samples: int, state: MCState, output: torch.Tensor, max_batch: int | None, max_bytes: int
+) -> int:
+    """Samples per suffix forward under the memory budget ``max_bytes``.
+
+    A sample's activations are estimated as four times the larger of its prefix state and a
+    64-channel feature map at output resolution (what SR suffixes typically hold).
+    """
+    feature_map = output.numel() * output.element_size() * 64 // max(output.shape[1], 1)
+    per_sample = 4 * max(_state_nbytes(state), feature_map)
+    k = max(1, min(samples, max_bytes // max(per_sample, 1)))
+    return k if max_batch is None else min(k, max_batch)
+
+
+def _split(model: SRModel) -> tuple[Callable[[torch.Tensor], MCState], Suffix]:
+    """Prefix and a suffix returning ``(mean,)`` or ``(mean, logvar)`` for heteroscedastic."""
+    if not getattr(model, "heteroscedastic", False):
+        return model.mc_prefix, lambda s: (model.mc_suffix(s),)
+    if hasattr(model, "mc_suffix_mean_logvar"):
+        return model.mc_prefix, model.mc_suffix_mean_logvar
+    return (lambda x: x), model.predict_mean_logvar
+
+
+class Moments:
+    """Streaming per-element mean and sum of squared deviations (float64, Chan et al.)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: torch.Tensor | None = None
+        self.m2: torch.Tensor | None = None
+
+    def add(self, batch: torch.Tensor) -> None:
+        """Merge the samples stacked on dim 0 of ``batch``."""
+        n_b = batch.shape[0]
+        mean32 = batch.mean(dim=0)
+        m2_b = (batch - mean32).square_().sum(dim=0).double()
+        mean_b = mean32.double()
+        if self.mean is None or self.m2 is None:
+            self.count, self.mean, self.m2 = n_b, mean_b, m2_b
+            return
+        total = self.count + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * (n_b / total)
+        self.m2 += m2_b + delta**2 * (self.count * n_b / total)
+        self.count = total
+
+    def mean32(self) -> torch.Tensor:
+        assert self.mean is not None
+        return self.mean.float().cpu().contiguous()
+
+    def std32(self) -> torch.Tensor:
+        assert self.m2 is not None
+        return torch.sqrt(self.m2 / self.count).float().cpu().contiguous()
+
+
+def _model_device(model: nn.Module, x: torch.Tensor) -> torch.device:
+    param = next(iter(model.parameters()), None)
+    return x.device if param is None else param.device
+
+
+def _as_batch(x: torch.Tensor) -> torch.Tensor:
+    if x.ndim == 3:
+        return x.unsqueeze(0)
+    if x.ndim != 4:
+        raise ValueError(f"x must be (C, h, w) or (B, C, h, w), got shape {tuple(x.shape)}")
+    return x
+
+
+def _result(
+    x: torch.Tensor, samples: int, moments: list[Moments], one_pass: torch.Tensor
+) -> MCResult:
+    """Pack the moments, dropping the batch dim again for a ``(C, h, w)`` input."""
+    result = MCResult(
+        mean=moments[0].mean32(),
+        std=moments[0].std32(),
+        one_pass=one_pass.float().cpu().contiguous(),
+        samples=samples,
+        aleatoric_std=torch.sqrt(moments[1].mean32()) if len(moments) > 1 else None,
+    )
+    return result.map(lambda t: t[0]) if x.ndim == 3 else result
+
+
+def _chunked(batch: torch.Tensor, samples: int) -> torch.Tensor:
+    """``(samples * B, ...)`` -> ``(samples, B, ...)``."""
+    return batch.view(samples, batch.shape[0] // samples, *batch.shape[1:])
+
+
+def _outputs_to_moments(outputs: tuple[torch.Tensor, ...], n: int, moments: list[Moments]) -> None:
+    moments[0].add(_chunked(outputs[0], n))
+    if len(outputs) > 1:
+        moments[1].add(_chunked(outputs[1].exp(), n))
+
+
+def mc_predict(
+    model: SRModel,
+    x: torch.Tensor,
+    samples: int = DEFAULT_SAMPLES,
+    *,
+    seed: int = 0,
+    max_batch: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> MCResult:
+    """MC-dropout statistics of ``model`` on ``x`` ((C, h, w) or (B, C, h, w)) over T samples.
+
+    Dropout is active and every other layer in eval mode (BatchNorm uses running statistics,
+    unlike the SRResBNN seed, which left BatchNorm in train mode); the model's modes are
+    restored afterwards.  The prefix runs once and its 4-D states are stored channels-last
+    (faster CPU convs); the suffix runs on ``k`` repeated states at a time (``k`` from
+    ``max_batch`` and the ``max_bytes`` budget, see :func:`_chunk_size`), and the moments are
+    merged per chunk, so memory does not grow with T.  The same ``seed`` gives the same masks
+    for any ``max_batch``/``max_bytes`` (results equal up to float rounding).  A model
+    without active dropout gets ``mean == one_pass`` and ``std == 0`` from one pass.
+    """
+    _check_samples(samples)
+    if max_batch is not None and (isinstance(max_batch, bool) or max_batch < 1):
+        raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
+    batch = _as_batch(x).to(_model_device(model, x))
+    prefix, suffix = _split(model)
+    with mc_mode(model, seed) as sampler:
+        state = _map_state(prefix(batch), _channels_last)
+        sampler.begin(batch.shape[0], active=False)
+        first = suffix(state)
+        moments = [Moments() for _ in first]
+        if not sampler.layers:
+            _outputs_to_moments(first, 1, moments)
+            return _result(x, samples, moments, first[0])
+        k = _chunk_size(samples, state, first[0], max_batch, max_bytes)
+        sampler.reuse = True  # safe: each chunk's outputs are consumed before the next
+        done = 0
+        while done < samples:
+            n = min(k, samples - done)
+            sampler.begin(batch.shape[0], active=True)
+            _outputs_to_moments(suffix(_repeat(state, n)), n, moments)
+            done += n
+    return _result(x, samples, moments, first[0])
+
+
+def mc_naive(
+    model: SRModel, x: torch.Tensor, samples: int = DEFAULT_SAMPLES, *, seed: int = 0
+) -> MCResult:
+    """Reference loop: one full ``model(x)`` per sample, statistics over the stacked outputs.
+
+    Same masks as :func:`mc_predict` for the same ``seed`` (for tests and the benchmark).
+    """
+    _check_samples(samples)
+    batch = _as_batch(x).to(_model_device(model, x))
+    with mc_mode(model, seed) as sampler:
+        sampler.begin(batch.shape[0], active=False)
+        one_pass = model(batch)
+        outputs = []
+        for _ in range(samples):
+            sampler.begin(batch.shape[0], active=True)
+            outputs.append(model(batch))
+    moments = Moments()
+    moments.add(torch.stack(outputs))
+    return _result(x, samples, [moments], one_pass)

@@ -1,0 +1,257 @@
+"""How good is a per-pixel uncertainty?  Metrics for one image, and the data for figures.
+
+All functions take the predicted standard deviation ``std`` and the prediction error
+(``mean - hr``), arrays of the same shape in [0, 1] intensity units, every element
+(pixel and channel) counting once.
+
+* Pearson / Spearman correlation of ``std`` with ``|error|``.
+* AUSE: the area between the sparsification curve (RMSE of the pixels left after removing
+  the most uncertain fraction) and the oracle curve (removing the largest errors first),
+  over removed fractions in ``[0, 1)`` (Ilg et al. 2018).
+* UCE: 15 equal-width bins over the predicted variance ``std**2``; per bin the absolute gap
+  between mean squared error and mean variance, weighted by the bin's share of pixels
+  (Laves et al. 2020).  :func:`fit_sigma_scale` fits the single factor ``s`` that minimises
+  the Gaussian NLL of ``error ~ N(0, (s std)^2)`` on validation images (sigma scaling).
+* Gaussian NLL per pixel, with a small variance floor.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from scipy import stats
+
+VAR_FLOOR = 1e-6
+"""Variance floor for the NLL and sigma scaling (std 1e-3, a quarter of an 8-bit level)."""
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _array(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64).ravel()
+
+
+def _pair(std: ArrayLike, error: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    s, e = _array(std), _array(error)
+    if s.shape != e.shape or s.size == 0:
+        raise ValueError(
+            f"std and error must be non-empty and equal in size, got {s.size}, {e.size}"
+        )
+    return s, e
+
+
+def pearson(std: ArrayLike, error: ArrayLike) -> float:
+    """Pearson correlation of ``std`` with ``|error|`` (NaN when either is constant)."""
+    s, e = _pair(std, error)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.pearsonr(s, np.abs(e)).statistic)
+
+
+def spearman(std: ArrayLike, error: ArrayLike, max_points: int = 200_000, seed: int = 0) -> float:
+    """Spearman rank correlation of ``std`` with ``|error|`` on at most ``max_points``
+    elements, drawn without replacement by a generator seeded with ``seed``."""
+    s, e = _pair(std, error)
+    if s.size > max_points:
+        keep = np.random.default_rng(seed).choice(s.size, size=max_points, replace=False)
+        s, e = s[keep], e[keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(s, np.abs(e)).statistic)
+
+
+@dataclass(frozen=True)
+class SparsificationCurves:
+    """RMSE of the remaining pixels after removing ``fractions`` of them, two orders."""
+
+    fractions: np.ndarray
+    uncertainty: np.ndarray
+    oracle: np.ndarray
+
+    @property
+    def ause(self) -> float:
+        """Area between the uncertainty and oracle curves (x = fraction removed)."""
+        return float(np.trapezoid(self.uncertainty - self.oracle, self.fractions))
+
+
+def _remaining_rmse(order_key: np.ndarray, sq_err: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """RMSE after removing the ``fractions`` of elements with the largest ``order_key``."""
+    order = np.argsort(-order_key, kind="stable")
+    tail = np.cumsum(sq_err[order][::-1])[::-1]  # tail[i] = sum of sq_err[order[i:]]
+    removed = np.floor(fractions * sq_err.size).astype(np.int64)
+    return np.sqrt(tail[removed] / (sq_err.size - removed))
+
+
+def sparsification_curves(
+    std: ArrayLike, error: ArrayLike, steps: int = 50
+) -> SparsificationCurves:
+    """Sparsification and oracle curves at removed fractions ``0, 1/steps, ..., 1 - 1/steps``."""
+    if steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    s, e = _pair(std, error)
+    fractions = np.arange(steps) / steps
+    sq = e**2
+    return SparsificationCurves(
+        fractions, _remaining_rmse(s, sq, fractions), _remaining_rmse(np.abs(e), sq, fractions)
+    )
+
+
+def ause(std: ArrayLike, error: ArrayLike, steps: int = 50) -> float:
+    """Area under the sparsification error (0 for an uncertainty that orders like |error|)."""
+    return sparsification_curves(std, error, steps).ause
+
+
+@dataclass(frozen=True)
+class ReliabilityData:
+    """Per variance bin: pixel count, mean squared error and mean predicted variance."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    mse: np.ndarray
+    mean_var: np.ndarray
+
+    @property
+    def uce(self) -> float:
+        """Uncertainty calibration error: share-weighted mean of ``|mse - mean_var|``."""
+        filled = self.counts > 0
+        gaps = np.abs(self.mse[filled] - self.mean_var[filled])
+        return float(np.sum(self.counts[filled] * gaps) / np.sum(self.counts))
+
+
+def reliability_diagram_data(
+    std: ArrayLike, error: ArrayLike, bins: int = 15, sigma_scale: float = 1.0
+) -> ReliabilityData:
+    """Bin the elements by predicted variance ``(sigma_scale * std)**2`` into ``bins``
+    equal-width bins over ``[0, max]``."""
+    if bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    s, e = _pair(std, error)
+    var = (sigma_scale * s) ** 2
+    top = float(var.max()) if var.max() > 0 else 1.0
+    edges = np.linspace(0.0, top, bins + 1)
+    index = np.minimum((var / top * bins).astype(np.int64), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mse = np.bincount(index, weights=e**2, minlength=bins) / counts
+        mean_var = np.bincount(index, weights=var, minlength=bins) / counts
+    return ReliabilityData(edges, counts, mse, mean_var)
+
+
+def uce(std: ArrayLike, error: ArrayLike, bins: int = 15, sigma_scale: float = 1.0) -> float:
+    """Uncertainty calibration error of ``sigma_scale * std`` (see module docs)."""
+    return reliability_diagram_data(std, error, bins, sigma_scale).uce
+
+
+def gaussian_nll(
+    std: ArrayLike, error: ArrayLike, sigma_scale: float = 1.0, var_floor: float = VAR_FLOOR
+) -> float:
+    """Mean per-element NLL of ``error`` under ``N(0, max((sigma_scale * std)^2, var_floor))``."""
+    s, e = _pair(std, error)
+    var = np.maximum((sigma_scale * s) ** 2, var_floor)
+    return float(np.mean(0.5 * np.log(2 * math.pi * var) + e**2 / (2 * var)))
+
+
+def fit_sigma_scale(
+    errors: ArrayLike | Iterable[ArrayLike],
+    stds: ArrayLike | Iterable[ArrayLike],
+    var_floor: float = VAR_FLOOR,
+) -> float:
+    """Sigma-scaling factor ``s`` minimising the Gaussian NLL over validation pixels.
+
+    Closed form: ``s^2 = mean(error^2 / max(std^2, var_floor))``.  ``errors``/``stds`` are
+    one array each or matching sequences of arrays (one per image).
+    """
+    e = _concat(errors)
+    s = _concat(stds)
+    s, e = _pair(s, e)
+    return float(math.sqrt(np.mean(e**2 / np.maximum(s**2, var_floor))))
+
+
+def _concat(values: ArrayLike | Iterable[ArrayLike]) -> np.ndarray:
+    if isinstance(values, np.ndarray | torch.Tensor):
+        return _array(values)
+    return np.concatenate([_array(v) for v in values])
+
+
+def uncertainty_metrics(
+    mean: ArrayLike,
+    std: ArrayLike,
+    hr: ArrayLike,
+    *,
+    sigma_scale: float | None = None,
+    bins: int = 15,
+    steps: int = 50,
+    max_spearman: int = 200_000,
+    seed: int = 0,
+    var_floor: float = VAR_FLOOR,
+) -> dict[str, float]:
+    """All per-image uncertainty-quality numbers: ``pearson``, ``spearman``, ``ause``,
+    ``uce``, ``nll``, and with ``sigma_scale`` also ``uce_scaled`` and ``nll_scaled``."""
+    error = _array(mean) - _array(hr)
+    s, error = _pair(std, error)
+    metrics = {
+        "pearson": pearson(s, error),
+        "spearman": spearman(s, error, max_spearman, seed),
+        "ause": ause(s, error, steps),
+        "uce": uce(s, error, bins),
+        "nll": gaussian_nll(s, error, var_floor=var_floor),
+    }
+    if sigma_scale is not None:
+        metrics["sigma_scale"] = float(sigma_scale)
+        metrics["uce_scaled"] = uce(s, error, bins, sigma_scale)
+        metrics["nll_scaled"] = gaussian_nll(s, error, sigma_scale, var_floor)
+    return metrics
+
+
+def plot_sparsification(
+    curves_by_model: Mapping[str, SparsificationCurves], path: str | Path
+) -> list[Path]:
+    """Sparsification (solid) and oracle (dashed) curves per model; writes PNG and PDF."""
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (name, curves) in enumerate(curves_by_model.items()):
+        colour = f"C{i % 10}"
+        ax.plot(
+            curves.fractions,
+            curves.uncertainty,
+            color=colour,
+            label=f"{name} (AUSE {curves.ause:.4f})",
+        )
+        ax.plot(
+            curves.fractions, curves.oracle, color=colour, linestyle="--", label=f"{name} oracle"
+        )
+    ax.set_xlabel("fraction of pixels removed (most uncertain first)")
+    ax.set_ylabel("RMSE of remaining pixels (intensity, [0, 1])")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize="small")
+    from sruq.figures import save_figure
+
+    return save_figure(fig, Path(path).with_suffix(""))
+
+
+def plot_reliability(data_by_model: Mapping[str, ReliabilityData], path: str | Path) -> list[Path]:
+    """Reliability diagram: RMSE against RMS predicted std per variance bin; PNG and PDF."""
+    fig = Figure(figsize=(4.2, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    top = 0.0
+    for name, data in data_by_model.items():
+        filled = data.counts > 0
+        x, y = np.sqrt(data.mean_var[filled]), np.sqrt(data.mse[filled])
+        ax.plot(x, y, marker="o", label=f"{name} (UCE {data.uce:.2e})")
+        top = max(top, float(x.max(initial=0.0)), float(y.max(initial=0.0)))
+    ax.plot([0, top], [0, top], color="grey", linestyle=":", label="perfect calibration")
+    ax.set_xlabel("predicted std, RMS per bin (intensity, [0, 1])")
+    ax.set_ylabel("RMSE per bin (intensity, [0, 1])")
+    ax.legend(fontsize="small")
+    from sruq.figures import save_figure
+
+    return save_figure(fig, Path(path).with_suffix(""))

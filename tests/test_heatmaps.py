@@ -1,0 +1,101 @@
+"""Heatmaps on a fixed scale, most/least certain patch details, and per-image output files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sruq.io import read_image, to_uint8
+from sruq.uncertainty import (
+    MCResult,
+    heatmap_rgb,
+    rank_patches,
+    save_colorbar,
+    save_details,
+    save_heatmap,
+    save_outputs,
+)
+
+CYAN, MAGENTA = [0, 255, 255], [255, 0, 255]  # the ends of matplotlib's 'cool'
+
+
+def test_heatmap_uses_a_fixed_scale_and_clips() -> None:
+    values = np.array([[0.0, 0.05, 0.1, 0.7, -0.2]])
+    rgb = heatmap_rgb(values)
+    assert rgb.dtype == np.uint8 and rgb.shape == (1, 5, 3)
+    assert rgb[0, 0].tolist() == CYAN and rgb[0, 4].tolist() == CYAN
+    assert rgb[0, 2].tolist() == MAGENTA and rgb[0, 3].tolist() == MAGENTA
+    assert rgb[0, 1].tolist() not in (CYAN, MAGENTA)
+    wider = heatmap_rgb(values, vmax=1.4)  # another scale, other colours for the same value
+    assert wider[0, 3].tolist() != MAGENTA
+    hsv = heatmap_rgb(values, style="hsv")
+    assert hsv[0, 0].tolist() == [0, 0, 255] and hsv[0, 3].tolist() == [255, 0, 0]
+    with pytest.raises(ValueError, match="vmax"):
+        heatmap_rgb(values, vmin=0.1, vmax=0.1)
+    with pytest.raises(ValueError, match="cmap"):
+        heatmap_rgb(values, cmap="no-such-map")
+
+
+def test_heatmap_and_colorbar_files(tmp_path: Path) -> None:
+    std = torch.linspace(0, 0.2, 3 * 8 * 12).reshape(3, 8, 12)
+    save_heatmap(tmp_path / "heatmap.png", std)
+    assert np.array_equal(read_image(tmp_path / "heatmap.png"), heatmap_rgb(std))
+    save_colorbar(tmp_path / "colorbar.png")
+    bar = read_image(tmp_path / "colorbar.png")
+    assert bar.shape[0] > 100 and bar.shape[2] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colorbar.png", "heatmap.png"]
+
+
+def test_planted_uncertain_region_ranks_first(tmp_path: Path) -> None:
+    scale, patch = 2, 8
+    gen = torch.Generator().manual_seed(0)
+    lr = torch.rand(3, 12, 16, generator=gen)
+    mean = torch.rand(3, 24, 32, generator=gen)
+    std = torch.full((3, 24, 32), 0.02)
+    std[:, 8:16, 16:24] = 0.09  # grid cell (1, 2)
+    std[:, 0:8, 24:32] = 0.05  # grid cell (0, 3)
+    std[:, 16:24, 0:8] = 0.001  # grid cell (2, 0), the most certain
+    ranking = rank_patches(std, patch)
+    assert [(p.row, p.col) for p in ranking[:2]] == [(1, 2), (0, 3)]
+    assert (ranking[0].top, ranking[0].left) == (8, 16)
+    assert ranking[0].score == pytest.approx(0.09)
+    chosen = save_details(tmp_path / "details", lr, mean, std, scale, patch=patch, count=2)
+    assert (chosen["most_certain"][0].row, chosen["most_certain"][0].col) == (2, 0)
+    for group in ("most_certain", "least_certain"):
+        names = sorted(p.name for p in (tmp_path / "details" / group).iterdir())
+        assert names == sorted(
+            f"{kind}_{i}.png"
+            for kind in ("original_lr_patch", "mean_pred_patch", "heatmap")
+            for i in (1, 2)
+        )
+    least = tmp_path / "details" / "least_certain"
+    assert np.array_equal(read_image(least / "original_lr_patch_1.png"), to_uint8(lr[:, 4:8, 8:12]))
+    assert np.array_equal(
+        read_image(least / "mean_pred_patch_1.png"), to_uint8(mean[:, 8:16, 16:24])
+    )
+    assert (
+        read_image(least / "heatmap_1.png")[0, 0].tolist()
+        == heatmap_rgb(np.full((1, 1), 0.09))[0, 0].tolist()
+    )
+    with pytest.raises(ValueError, match="multiple of scale"):
+        save_details(tmp_path / "d2", lr, mean, std, scale=3, patch=8)
+
+
+def test_save_outputs_writes_clipped_pngs_and_float_maps(tmp_path: Path) -> None:
+    mean = torch.tensor([[[1.2, 0.5], [-0.1, 0.5 / 255]]]).repeat(3, 1, 1)
+    std = torch.rand(3, 2, 2, generator=torch.Generator().manual_seed(0)) / 10
+    result = MCResult(mean=mean, std=std, one_pass=mean, samples=4)
+    hr = torch.zeros(3, 2, 2)
+    paths = save_outputs(tmp_path, result, hr)
+    assert sorted(paths) == ["error.npy", "mc_mean.png", "one_pass.png", "std.npy"]
+    png = read_image(paths["mc_mean.png"])
+    assert png[:, :, 0].tolist() == [[255, 128], [0, 1]]  # clipped, rounded half up
+    saved = np.load(paths["std.npy"])
+    assert saved.dtype == np.float32 and saved.shape == (2, 2, 3)
+    assert np.array_equal(saved, std.numpy().transpose(1, 2, 0))
+    assert np.allclose(np.load(paths["error.npy"])[:, :, 0], [[1.2, 0.5], [0.1, 0.5 / 255]])
+    with pytest.raises(ValueError, match="hr shape"):
+        save_outputs(tmp_path, result, torch.zeros(3, 4, 4))

@@ -1,0 +1,320 @@
+"""MC-dropout engine: prefix caching, reproducible masks, tiling, patch mode, other sources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sruq.classical.self_ensemble import SelfEnsemble
+from sruq.models import SRModel, build_model
+from sruq.models.base import MCState
+from sruq.uncertainty import (
+    DeepEnsembleSource,
+    MCDropoutSource,
+    Tiling,
+    UncertaintySource,
+    mc_naive,
+    mc_predict,
+    predict_image,
+)
+from sruq.uncertainty.mc import bernoulli_positions
+from sruq.uncertainty.tiling import tile_starts
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from a thread pool, which only waits on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class TinyPre(SRModel):
+    """ESRCNN in miniature: bicubic x2 -> conv3 + ReLU | dropout -> conv1 + ReLU -> dropout ->
+    conv3.  Receptive-field radius about 3 LR px."""
+
+    def __init__(self, p: float = 0.3, width: int = 8) -> None:
+        super().__init__(scale=2)
+        self.head = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Dropout(p),
+            nn.Conv2d(width, width, 1),
+            nn.ReLU(),
+            nn.Dropout(p),
+            nn.Conv2d(width, 3, 3, padding=1),
+        )
+
+    def mc_prefix(self, x: torch.Tensor) -> MCState:
+        up = F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+        return self.head(up)
+
+    def mc_suffix(self, state: MCState) -> torch.Tensor:
+        assert isinstance(state, torch.Tensor)
+        return self.body(state)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mc_suffix(self.mc_prefix(x))
+
+
+class TinyRes(SRModel):
+    """SRResBNN in miniature: tuple prefix state, BatchNorm, Dropout2d before the skip."""
+
+    heteroscedastic = False
+
+    def __init__(self, p: float = 0.4, out: int = 3) -> None:
+        super().__init__(scale=2)
+        self.head = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PReLU())
+        self.trunk = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
+        self.dropout = nn.Dropout2d(p)
+        self.tail = nn.Sequential(nn.Conv2d(8, 4 * out, 3, padding=1), nn.PixelShuffle(2))
+        with torch.no_grad():  # running statistics that differ from a batch's own
+            self.trunk[1].running_mean.uniform_(-0.5, 0.5)
+            self.trunk[1].running_var.uniform_(0.5, 2.0)
+
+    def mc_prefix(self, x: torch.Tensor) -> MCState:
+        h = self.head(x)
+        return self.trunk(h), h
+
+    def mc_suffix(self, state: MCState) -> torch.Tensor:
+        trunk, head = state
+        return self.tail(self.dropout(trunk) + head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mc_suffix(self.mc_prefix(x))
+
+
+class TinyHetero(TinyRes):
+    """Heteroscedastic head: the suffix predicts a mean and a log-variance per pixel."""
+
+    heteroscedastic = True
+
+    def __init__(self, p: float = 0.4) -> None:
+        super().__init__(p, out=6)
+
+    def mc_suffix_mean_logvar(self, state: MCState) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = super().mc_suffix(state).chunk(2, dim=1)
+        return mean, logvar
+
+    def mc_suffix(self, state: MCState) -> torch.Tensor:
+        return self.mc_suffix_mean_logvar(state)[0]
+
+    def predict_mean_logvar(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mc_suffix_mean_logvar(self.mc_prefix(x))
+
+
+class OnlyDropout(SRModel):
+    """Identity network with one dropout layer: exposes the masks themselves."""
+
+    def __init__(self, p: float, feature: bool = False) -> None:
+        super().__init__(scale=1)
+        self.drop = nn.Dropout2d(p) if feature else nn.Dropout(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(x)
+
+
+def lr_image(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def seeded(model: nn.Module, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    for p in model.parameters():
+        nn.init.normal_(p, 0, 0.3)
+    return model
+
+
+def assert_same(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6) -> None:
+    assert a.shape == b.shape
+    assert torch.allclose(a, b, atol=atol, rtol=0), float((a - b).abs().max())
+
+
+@pytest.mark.parametrize("max_batch", [1, 3, None])
+def test_engine_equals_naive_loop_under_the_same_masks(max_batch: int | None) -> None:
+    model = seeded(TinyPre())
+    x = lr_image(1, 3, 12, 10)
+    engine = mc_predict(model, x, 7, seed=5, max_batch=max_batch)
+    naive = mc_naive(model, x, 7, seed=5)
+    assert_same(engine.mean, naive.mean)
+    assert_same(engine.std, naive.std)
+    assert engine.std.mean() > 1e-3
+    assert_same(engine.one_pass, model.eval()(x))
+    assert engine.samples == 7 and engine.std.dtype == torch.float32
+
+
+def test_each_sample_equals_its_full_pass() -> None:
+    """With T = 2 the mean and std give both samples (mean +- std), so they match one by one."""
+    model = seeded(TinyPre(p=0.5))
+    x = lr_image(3, 9, 9)
+    engine, naive = mc_predict(model, x, 2, seed=1), mc_naive(model, x, 2, seed=1)
+    assert_same(engine.mean - engine.std, naive.mean - naive.std)
+    assert_same(engine.mean + engine.std, naive.mean + naive.std)
+    assert engine.mean.shape == (3, 18, 18)
+
+
+def test_tuple_state_feature_dropout_batchnorm_and_modes_restored() -> None:
+    model = seeded(TinyRes())
+    model.train()
+    model.head.eval()  # a mixed state must come back exactly
+    x = lr_image(2, 3, 8, 8)
+    engine = mc_predict(model, x, 6, seed=2, max_batch=4)
+    assert [m.training for m in model.modules()] == [
+        m is not model.head and not any(m is c for c in model.head.children())
+        for m in model.modules()
+    ]
+    naive = mc_naive(model, x, 6, seed=2)
+    assert_same(engine.mean, naive.mean)
+    assert_same(engine.std, naive.std)
+    with torch.no_grad():
+        assert_same(engine.one_pass, model.eval()(x))  # BatchNorm on running statistics
+
+
+def test_same_seed_same_result_other_seed_other_masks() -> None:
+    model = seeded(TinyPre())
+    x = lr_image(1, 3, 10, 10)
+    rng_state = torch.get_rng_state()
+    a, b = mc_predict(model, x, 5, seed=3), mc_predict(model, x, 5, seed=3, max_batch=2)
+    assert torch.equal(torch.get_rng_state(), rng_state)  # the global RNG is left alone
+    c = mc_predict(model, x, 5, seed=4)
+    assert torch.equal(a.std, mc_predict(model, x, 5, seed=3).std)
+    assert_same(a.std, b.std)
+    assert (a.std - c.std).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("model", [TinyPre(p=0.0), build_model("bicubic", 2)])
+def test_std_is_zero_without_dropout(model: SRModel) -> None:
+    x = lr_image(1, 3, 8, 8)
+    result = mc_predict(model, x, 4)
+    assert torch.count_nonzero(result.std) == 0
+    assert_same(result.mean, result.one_pass)
+    with torch.no_grad():
+        assert_same(result.mean, model.eval()(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("feature", [False, True])
+def test_masks_have_the_dropout_rate_and_scaling(feature: bool) -> None:
+    """Dropout on a constant 1: samples are 0 or 1/q, so mean 1 and variance p/q."""
+    p, q = 0.3, 0.7
+    result = mc_predict(OnlyDropout(p, feature), torch.ones(1, 64, 16, 16), 200, seed=9)
+    assert abs(float(result.mean.mean()) - 1.0) < 0.01
+    assert abs(float((result.std**2).mean()) - p / q) < 0.02
+    if feature:  # whole channels share one mask
+        assert torch.count_nonzero(result.std - result.std[:, :, :1, :1]) == 0
+
+
+def test_bernoulli_positions_are_a_bernoulli_process() -> None:
+    n, p = 1_000_000, 0.04
+    pos = bernoulli_positions(n, p, np.random.default_rng(0))
+    assert pos.dtype == np.int64 and pos.min() >= 0 and pos.max() < n
+    assert np.all(pos[1:] > pos[:-1])
+    assert abs(pos.size - n * p) < 4 * (n * p * (1 - p)) ** 0.5
+    gaps = np.diff(pos)  # geometric: P(gap = 1) = p
+    assert abs(np.mean(gaps == 1) - p) < 4 * (p * (1 - p) / gaps.size) ** 0.5
+    assert bernoulli_positions(5, 1.0, np.random.default_rng(0)).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_heteroscedastic_model_gives_aleatoric_std() -> None:
+    model = seeded(TinyHetero())
+    x = lr_image(1, 3, 8, 8)
+    a = mc_predict(model, x, 6, seed=1)
+    b = mc_predict(model, x, 6, seed=1, max_batch=1)
+    assert a.aleatoric_std is not None and b.aleatoric_std is not None
+    assert_same(a.aleatoric_std, b.aleatoric_std, atol=1e-5)
+    assert_same(a.total_std**2, a.std**2 + a.aleatoric_std**2, atol=1e-4)
+    assert a.std.mean() > 0
+    still = seeded(TinyHetero(p=0.0))
+    result = mc_predict(still, x, 3)
+    with torch.no_grad():
+        _, logvar = still.eval().predict_mean_logvar(x)
+    assert result.aleatoric_std is not None
+    assert_same(result.aleatoric_std, torch.exp(0.5 * logvar), atol=1e-5)
+    assert torch.count_nonzero(result.std) == 0
+
+
+def test_bad_arguments_raise_value_error() -> None:
+    model = TinyPre()
+    x = lr_image(1, 3, 4, 4)
+    with pytest.raises(ValueError, match="samples"):
+        mc_predict(model, x, 0)
+    with pytest.raises(ValueError, match="seed"):
+        mc_predict(model, x, 2, seed=-1)
+    with pytest.raises(ValueError, match="shape"):
+        mc_predict(model, x[0, 0], 2)
+    alpha = OnlyDropout(0.2)
+    alpha.drop = nn.AlphaDropout(0.2)
+    with pytest.raises(ValueError, match="AlphaDropout"):
+        mc_predict(alpha, x, 2)
+    with pytest.raises(ValueError, match="mode"):
+        predict_image(model, x, 2, mode="tiles")
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("esrcnn", {}), ("srresbnn", {"n_blocks": 1})])
+def test_zoo_models_engine_equals_naive(name: str, kwargs: dict[str, int]) -> None:
+    model = build_model(name, 2, **kwargs)
+    x = lr_image(1, 3, 10, 10)
+    engine, naive = mc_predict(model, x, 4, seed=0, max_batch=3), mc_naive(model, x, 4, seed=0)
+    assert_same(engine.mean, naive.mean, atol=1e-5)
+    assert_same(engine.std, naive.std, atol=1e-5)
+    assert engine.std.mean() > 0
+
+
+@pytest.mark.parametrize("length", [1, 16, 17, 40, 45, 100])
+def test_tile_starts_cover_with_overlap(length: int) -> None:
+    tile, overlap = 16, 6
+    starts = tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and starts[-1] + min(tile, length) == length
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_tiled_output_equals_whole_image_for_a_conv_net() -> None:
+    model = seeded(TinyPre(p=0.3))
+    x = lr_image(1, 3, 45, 53)
+    tiling = Tiling(tile=24, overlap=10, crop=4)
+    tiled, box = predict_image(model, x, 8, tiling=tiling, seed=1)
+    whole = mc_predict(model, x, 8, seed=1)
+    assert box == (0, 0, 45, 53)
+    with torch.no_grad():
+        assert_same(tiled.one_pass, model.eval()(x), atol=1e-5)
+    # MC statistics use other masks per tile: equal in distribution, not element-wise
+    assert abs(float(tiled.std.mean()) / float(whole.std.mean()) - 1) < 0.05
+    still = seeded(TinyPre(p=0.0))
+    tiled0, _ = predict_image(still, x, 3, tiling=Tiling(tile=20, overlap=8, crop=4))
+    with torch.no_grad():
+        assert_same(tiled0.mean, still.eval()(x), atol=1e-5)
+    assert torch.count_nonzero(tiled0.std) == 0
+
+
+def test_patch_mode_crops_centre_and_stitches_in_order() -> None:
+    model = seeded(TinyPre(p=0.0))
+    x = lr_image(3, 150, 140)
+    result, box = predict_image(model, x, 2, mode="patch", patch=64)
+    assert box == (11, 6, 128, 128)
+    assert result.mean.shape == (3, 256, 256)
+    with torch.no_grad():
+        right_top = model.eval()(x[None, :, 11:75, 70:134])[0]
+    assert_same(result.mean[:, :128, 128:], right_top, atol=1e-5)
+    with pytest.raises(ValueError, match="smaller than one 64x64 patch"):
+        predict_image(model, x[:, :40], 2, mode="patch")
+
+
+def test_sources_share_one_interface() -> None:
+    models = [seeded(TinyPre(p=0.0), seed=s) for s in range(3)]
+    x = lr_image(1, 3, 6, 6)
+    mean, std = DeepEnsembleSource(models).forward_with_spread(x)
+    with torch.no_grad():
+        outs = torch.stack([m(x) for m in models])
+    assert_same(mean, outs.mean(0))
+    assert_same(std, outs.std(0, correction=0))
+    source = MCDropoutSource(seeded(TinyPre()), 4, seed=2)
+    mc_mean, mc_std = source.forward_with_spread(x)
+    assert_same(mc_std, mc_predict(source.model, x, 4, seed=2).std)
+    for s in (source, DeepEnsembleSource(models), SelfEnsemble(models[0])):
+        assert isinstance(s, UncertaintySource)
+    with pytest.raises(ValueError, match="at least 2"):
+        DeepEnsembleSource(models[:1])
