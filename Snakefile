@@ -20,6 +20,15 @@ include: "workflow/rules/report.smk"
 report: "workflow/report/workflow.rst"
 
 
+onstart:
+    # before any job (not in a dry run): requested optional extras must be usable
+    if LPIPS_NET:
+        from sruq.lpips_metric import check_lpips
+
+        check_lpips(LPIPS_NET)
+
+
+
 rule all:
     default_target: True
     input:

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 from workflow_runner import load_config, run_workflow
 
+from sruq.lpips_metric import lpips_available
+
 PUBLISHED = {  # bicubic, PSNR dB / SSIM on Y, literature protocol
     ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
     ("Set14", 2): (30.24, 0.8688), ("Set14", 3): (27.55, 0.7742), ("Set14", 4): (26.00, 0.7027),
@@ -159,3 +161,15 @@ def test_unreadable_image_fails_naming_the_file(tmp_path):
     assert result.returncode != 0
     assert "corrupt.png" in result.stderr
     assert not (tmp_path / "run" / "results" / "data" / "tiny-test" / "hr").exists()
+
+
+@pytest.mark.skipif(lpips_available("alex")[0], reason="LPIPS runs here: nothing to refuse")
+def test_requested_lpips_that_cannot_run_stops_before_any_job(tmp_path):
+    config = load_config("test-tiny.yaml")
+    config["metrics"] = {"lpips": "alex"}
+    assert "total" in run_workflow(tmp_path, config, "--dry-run").stdout  # planning works
+    result = run_workflow(tmp_path, config, check=False)
+    assert result.returncode != 0
+    message = result.stderr + result.stdout
+    assert 'pip install "sruq[lpips]"' in message and "LPIPS (alex) is not available" in message
+    assert not (tmp_path / "results").exists()

@@ -9,6 +9,7 @@ rule metrics:
     params:
         channel=config["metrics"]["channel"],
         crop=config["metrics"]["crop_border"],
+        lpips=LPIPS_NET,
     conda:
         "../../envs/metrics.yaml"
     script:
