@@ -1,0 +1,75 @@
+"""The trained-weight file format: what ``weights.pt`` holds and how to load it back.
+
+A weight file is a plain dict saved with :func:`torch.save` that loads with
+``torch.load(..., weights_only=True)`` (no pickled code)::
+
+    {"format": "sruq-weights-1", "arch": "espcn", "kwargs": model.init_kwargs,
+     "scale": 3, "state_dict": {...}, "iteration": 5000, "valid_psnr": 31.2 or None}
+
+``kwargs`` holds every constructor argument (the scale included), so
+``build_model(arch, **kwargs)`` rebuilds the network before the state dict is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sruq.io import atomic_path
+from sruq.models import SRModel, build_model
+
+WEIGHTS_FORMAT = "sruq-weights-1"
+WEIGHTS_KEYS = ("arch", "kwargs", "scale", "state_dict")
+
+
+def save_weights(
+    path: str | Path,
+    model: SRModel,
+    arch: str,
+    iteration: int,
+    valid_psnr: float | None,
+) -> None:
+    """Write ``model``'s weights (on the CPU) as a sruq weight file, atomically."""
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    payload = {
+        "format": WEIGHTS_FORMAT,
+        "arch": arch,
+        "kwargs": dict(model.init_kwargs),
+        "scale": model.scale,
+        "state_dict": state,
+        "iteration": int(iteration),
+        "valid_psnr": None if valid_psnr is None else float(valid_psnr),
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)  # a file object: the archive name does not vary with tmp
+
+
+def read_weights(path: str | Path) -> dict[str, Any]:
+    """The dict of a sruq weight file (on the CPU); ``ValueError`` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such weight file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not ours
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: not a sruq weight file ({first_line})") from None
+    if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
+        raise ValueError(f"{path}: not a sruq weight file (no 'format': {WEIGHTS_FORMAT!r})")
+    missing = [key for key in WEIGHTS_KEYS if key not in payload]
+    if missing:
+        raise ValueError(f"{path}: sruq weight file lacks {missing[0]!r}")
+    return payload
+
+
+def load_trained(path: str | Path, device: str | torch.device = "cpu") -> SRModel:
+    """Rebuild the network of a weight file and load its weights; eval mode, on ``device``."""
+    payload = read_weights(path)
+    try:
+        model = build_model(payload["arch"], **payload["kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except (ValueError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{path}: weights do not fit model {payload['arch']!r} ({err})") from None
+    return model.to(device).eval()
