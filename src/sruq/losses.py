@@ -136,19 +136,27 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _vgg19_features(layer: str, weights_path: str | Path | None) -> nn.Sequential:
-    """VGG19 ``features`` up to ``layer`` with ImageNet weights, or :class:`MissingExtraError`."""
+def check_perceptual(layer: str, weights_path: str | Path | None) -> None:
+    """Check a perceptual-loss setting without loading VGG19: a known layer, an existing
+    weights file, and an importable torchvision (else one-line :class:`MissingExtraError`)."""
     if layer not in VGG19_LAYERS:
         raise ValueError(f"unknown VGG19 layer {layer!r} (known: {', '.join(VGG19_LAYERS)})")
     if weights_path is not None and not Path(weights_path).is_file():
         raise ValueError(f"weights_path {str(weights_path)!r} is not a file")
     try:
-        from torchvision.models import VGG19_Weights, vgg19
+        import torchvision  # noqa: F401
     except (ImportError, RuntimeError) as err:  # absent, or built for another torch
         raise MissingExtraError(
             f"perceptual loss needs torchvision, which is not importable ({err}); "
             f"install it with {PERCEPTUAL_INSTALL_HINT} (or pip install torchvision)"
         ) from None
+
+
+def _vgg19_features(layer: str, weights_path: str | Path | None) -> nn.Sequential:
+    """VGG19 ``features`` up to ``layer`` with ImageNet weights, or :class:`MissingExtraError`."""
+    check_perceptual(layer, weights_path)
+    from torchvision.models import VGG19_Weights, vgg19
+
     end = VGG19_LAYERS.index(layer) + 1
     if weights_path is None:
         try:

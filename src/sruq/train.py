@@ -42,10 +42,8 @@ from sruq.imresize import round_half_up
 from sruq.inference import pick_device, upscale_image
 from sruq.io import atomic_path, to_tensor, to_uint8
 from sruq.losses import (
-    PERCEPTUAL_INSTALL_HINT,
-    VGG19_LAYERS,
-    MissingExtraError,
     build_loss,
+    check_perceptual,
     discriminator_adversarial_loss,
 )
 from sruq.metrics import psnr, rgb_to_y
@@ -237,19 +235,7 @@ def check_requirements(loss_spec: Mapping[str, Any] | None) -> None:
         return
     options = loss_spec["perceptual"]
     options = dict(options) if isinstance(options, Mapping) else {}
-    layer = options.get("layer", "relu5_4")
-    if layer not in VGG19_LAYERS:
-        raise ValueError(f"unknown VGG19 layer {layer!r} (known: {', '.join(VGG19_LAYERS)})")
-    weights_path = options.get("weights_path")
-    if weights_path is not None and not Path(weights_path).is_file():
-        raise ValueError(f"weights_path {str(weights_path)!r} is not a file")
-    try:
-        import torchvision  # noqa: F401
-    except (ImportError, RuntimeError) as err:  # absent, or built for another torch
-        raise MissingExtraError(
-            f"perceptual loss needs torchvision, which is not importable ({err}); "
-            f"install it with {PERCEPTUAL_INSTALL_HINT} (or pip install torchvision)"
-        ) from None
+    check_perceptual(options.get("layer", "relu5_4"), options.get("weights_path"))
 
 
 @dataclass(frozen=True)
