@@ -44,7 +44,7 @@ REQUIRED_PROGRAMS = (
     "sinfo",
 )
 #: Seconds a finished job stays visible to ``squeue`` (Snakemake polls with ``squeue``).
-MIN_JOB_AGE_S = 300
+MIN_JOB_AGE_S = 7200  # squeue must still list every job of a long test run
 #: Name of the single partition (the default one).
 PARTITION = "debug"
 #: Where Debian puts the daemons; often missing from a non-login PATH.
