@@ -188,6 +188,10 @@ def test_iteration_budget_is_honoured_and_a_finished_run_is_not_extended(
     again = train_model("espcn", TINY_ESPCN, 2, PatchDataset(patch_dir), [], cfg, tmp_path,
                         progress=False)
     assert again["iterations"] == 4 and len(read_log(tmp_path)) == 4
+    timed = config(iterations=50, minutes=1e-9)  # any step outlasts this budget
+    result = train_model("espcn", TINY_ESPCN, 2, PatchDataset(patch_dir), [], timed,
+                         tmp_path / "timed", progress=False)
+    assert result["stopped_by"] == "minutes" and result["iterations"] == 1
 
 
 def test_nan_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(

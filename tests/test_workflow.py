@@ -127,8 +127,10 @@ def test_default_config_targets_every_baseline_and_scale(tmp_path):
     result = run_workflow(tmp_path, None, "--dry-run", "--quiet", "rules")
     config = load_config("config.yaml")
     out = result.stdout
-    n = len(config["baselines"]) * len(config["scales"]) * len(config["degradations"])
-    assert f"metrics {n}" in " ".join(out.split()) or f"metrics  {n}" in out, out
+    methods = (config["baselines"] + list(config["models"]) + config["classical"]["methods"]
+               + config["variants"])
+    n = len(methods) * len(config["scales"]) * len(config["degradations"])
+    assert f"metrics {n}" in " ".join(out.split()), out
 
 
 def test_bad_config_value_fails_at_once_naming_the_key(tmp_path):
