@@ -5,7 +5,8 @@
 * ``weights.pt`` -- the best weights by validation PSNR (the latest when there is no
   validation set), in the format of :mod:`sruq.checkpoint`;
 * ``last.pt`` -- everything needed to continue exactly where the run stopped (model,
-  optimiser, scheduler, EMA, discriminator, RNG states, sampler position, log);
+  optimiser, EMA, discriminator and its optimiser, RNG states, sampler position, elapsed
+  time, log; the learning-rate schedule is a function of iteration and time);
 * ``log.csv`` -- loss and its parts, validation PSNR, learning rate, throughput, time;
 * ``curve.png`` -- loss and validation PSNR against the iteration.
 
@@ -59,6 +60,7 @@ __all__ = [
     "lr_factor",
     "make_patches",
     "train_model",
+    "validate_psnr",
 ]
 
 CHECKPOINT_FORMAT = "sruq-checkpoint-1"
@@ -810,8 +812,8 @@ class _Trainer:
         if not self.valid_pairs:
             save_weights(self.out / "weights.pt", self.run.eval_model, self.arch,
                          self.run.iteration, None)
-        with atomic_path(self.out / "last.pt") as tmp:
-            torch.save(_checkpoint(self.run, self.arch), tmp)
+        with atomic_path(self.out / "last.pt") as tmp, open(tmp, "wb") as fh:
+            torch.save(_checkpoint(self.run, self.arch), fh)
         _write_log(self.out / "log.csv", self.run.log)
         _write_curve(self.out / "curve.png", self.run.log,
                      f"{self.arch} x{self.run.model.scale}")
