@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +92,9 @@ class KilledAfter(Dataset):
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
+
+    def fingerprint(self) -> str:
+        return self.base.fingerprint()  # type: ignore[attr-defined]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.reads += 1
@@ -192,6 +197,35 @@ def test_iteration_budget_is_honoured_and_a_finished_run_is_not_extended(
     result = train_model("espcn", TINY_ESPCN, 2, PatchDataset(patch_dir), [], timed,
                          tmp_path / "timed", progress=False)
     assert result["stopped_by"] == "minutes" and result["iterations"] == 1
+
+
+def test_a_checkpoint_of_other_settings_or_data_is_not_resumed(
+    patch_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rerun after the config or the patch set changed trains afresh instead of
+    continuing (or, when finished, returning) the stale weights."""
+    patches = tmp_path / "patches"
+    shutil.copytree(patch_dir, patches)
+    out = tmp_path / "out"
+
+    def train(cfg: TrainConfig) -> dict:
+        return train_model("espcn", TINY_ESPCN, 2, PatchDataset(patches), [], cfg, out,
+                           progress=False)
+
+    cfg = config(iterations=4, checkpoint_every=100, valid_every=100)
+    train(cfg)
+    first = read_log(out)
+    faster = config(iterations=4, checkpoint_every=100, valid_every=100, lr=5e-3)
+    assert train(faster)["iterations"] == 4
+    assert "last.pt: written with other training settings or data" in capsys.readouterr().err
+    again = read_log(out)
+    assert len(again) == 4 and [r["lr"] for r in again] != [r["lr"] for r in first]
+    train(faster)
+    assert "afresh" not in capsys.readouterr().err  # same settings: resumed (and done)
+    meta = json.loads((patches / "meta.json").read_text())
+    (patches / "meta.json").write_text(json.dumps({**meta, "note": "rewritten"}))
+    train(faster)
+    assert "training afresh" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(

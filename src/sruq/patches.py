@@ -8,6 +8,7 @@ crops every epoch (for random degradations such as ``realesrgan``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -133,6 +134,15 @@ class PatchDataset(Dataset):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_arrays": None}
 
+    def fingerprint(self) -> str:
+        """Changes when the set is rewritten: ``meta.json`` and the arrays' sizes and times
+        (a checkpoint of a run on another set is not resumed, see :mod:`sruq.train`)."""
+        digest = hashlib.sha256((self.path / "meta.json").read_bytes())
+        for name in ("lr.npy", "hr.npy"):
+            stat = (self.path / name).stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()
+
     def __len__(self) -> int:
         return len(self._open()[0])
 
@@ -173,6 +183,16 @@ class OnTheFlyDataset(Dataset):
                                  f"than the HR crop {self.crop}")
         self.preset, self.scale, self.per_epoch, self.seed = preset, scale, per_epoch, seed
         self.epoch = 0
+
+    def fingerprint(self) -> str:
+        """A digest of the images, the preset and the sampling settings."""
+        digest = hashlib.sha256(json.dumps(
+            [self.preset, self.scale, self.crop, self.per_epoch, self.seed],
+            sort_keys=True, default=str).encode())
+        for image in self.images:
+            digest.update(str(image.shape).encode())
+            digest.update(np.ascontiguousarray(image).tobytes())
+        return digest.hexdigest()
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random draws the items use."""

@@ -11,8 +11,11 @@
 * ``curve.png`` -- loss and validation PSNR against the iteration.
 
 If ``last.pt`` exists the run continues from it: a killed run resumed gives the same
-weights as one never stopped.  Each model entry of the workflow config has a ``train:``
-mapping read by :meth:`TrainConfig.from_dict` and a ``patches:`` mapping read by
+weights as one never stopped.  A ``last.pt`` written with other training settings or data
+(see :func:`run_settings`) is not resumed: the run starts afresh.
+
+Each model entry of the workflow config has a ``train:`` mapping read by
+:meth:`TrainConfig.from_dict` and a ``patches:`` mapping read by
 :meth:`PatchConfig.from_dict` (see :func:`make_patches`).
 """
 
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import math
 import random
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,7 @@ __all__ = [
     "load_trained",
     "lr_factor",
     "make_patches",
+    "run_settings",
     "train_model",
     "validate_psnr",
 ]
@@ -519,9 +524,20 @@ class _Run:
         return self.ema.model if self.ema is not None else self.model  # type: ignore[return-value]
 
 
-def _checkpoint(run: _Run, arch: str) -> dict[str, Any]:
+def run_settings(cfg: TrainConfig, train_set: Dataset) -> str:
+    """What a resumed run must share with the run that wrote ``last.pt``: the training
+    settings and the training data (its ``fingerprint()`` when it has one, else its type and
+    length)."""
+    fingerprint = getattr(train_set, "fingerprint", None)
+    data = (fingerprint() if callable(fingerprint)
+            else f"{type(train_set).__name__}:{len(train_set)}")  # type: ignore[arg-type]
+    return json.dumps({"train": asdict(cfg), "data": data}, sort_keys=True, default=str)
+
+
+def _checkpoint(run: _Run, arch: str, settings: str) -> dict[str, Any]:
     return {
         "format": CHECKPOINT_FORMAT,
+        "settings": settings,
         "arch": arch,
         "kwargs": dict(run.model.init_kwargs),
         "scale": run.model.scale,
@@ -542,8 +558,12 @@ def _checkpoint(run: _Run, arch: str) -> dict[str, Any]:
     }
 
 
-def _resume(run: _Run, path: Path, arch: str) -> None:
-    """Restore ``run`` from ``last.pt``; ``ValueError`` naming the file if it does not fit."""
+def _resume(run: _Run, path: Path, arch: str, settings: str) -> bool:
+    """Restore ``run`` from ``last.pt``; ``ValueError`` naming the file if it does not fit.
+
+    A checkpoint written with other training settings or data is not resumed (``False``):
+    the run starts afresh and overwrites it at its first checkpoint.
+    """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
@@ -554,6 +574,10 @@ def _resume(run: _Run, path: Path, arch: str) -> None:
     if state["arch"] != arch or state["kwargs"] != run.model.init_kwargs:
         raise ValueError(f"{path}: checkpoint of {state['arch']} {state['kwargs']}, not of "
                          f"{arch} {run.model.init_kwargs}; delete it to start afresh")
+    if state.get("settings") != settings:
+        print(f"{path}: written with other training settings or data; training afresh",
+              file=sys.stderr)
+        return False
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     if run.ema is not None:
@@ -568,6 +592,7 @@ def _resume(run: _Run, path: Path, arch: str) -> None:
     run.best_psnr, run.best_iteration = state["best_psnr"], state["best_iteration"]
     run.log, run.interval = list(state["log"]), dict(state["interval"])
     _set_rng_state(state["rng"])
+    return True
 
 
 # --------------------------------------------------------------------------- outputs
@@ -759,9 +784,11 @@ class _Trainer:
     """The loop of :func:`train_model`, with its bookkeeping (logging, validation, files)."""
 
     def __init__(self, arch: str, run: _Run, step: _Step, cfg: TrainConfig,
-                 valid_pairs: ValidPairs, out_dir: Path, device: torch.device) -> None:
+                 valid_pairs: ValidPairs, out_dir: Path, device: torch.device,
+                 settings: str) -> None:
         self.arch, self.run, self.step, self.cfg = arch, run, step, cfg
         self.valid_pairs, self.out, self.device = valid_pairs, out_dir, device
+        self.settings = settings
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -813,7 +840,7 @@ class _Trainer:
             save_weights(self.out / "weights.pt", self.run.eval_model, self.arch,
                          self.run.iteration, None)
         with atomic_path(self.out / "last.pt") as tmp, open(tmp, "wb") as fh:
-            torch.save(_checkpoint(self.run, self.arch), fh)
+            torch.save(_checkpoint(self.run, self.arch, self.settings), fh)
         _write_log(self.out / "log.csv", self.run.log)
         _write_curve(self.out / "curve.png", self.run.log,
                      f"{self.arch} x{self.run.model.scale}")
@@ -877,9 +904,9 @@ def train_model(
     ``train_set`` yields float ``(lr, hr)`` tensor pairs (a :class:`sruq.patches.PatchDataset`
     or ``OnTheFlyDataset``); ``valid_pairs`` are uint8 ``HWC`` ``(lr, hr)`` images (HR
     mod-cropped), scored every ``cfg.valid_every`` iterations and at the end.  Continues
-    from ``out_dir/last.pt`` when it exists.  Raises :class:`TrainingDiverged` on a NaN or
-    infinite loss.  Returns a summary: iterations, best and final validation PSNR, elapsed
-    seconds, what stopped the run.
+    from ``out_dir/last.pt`` when it exists and was written with the same settings and
+    data.  Raises :class:`TrainingDiverged` on a NaN or infinite loss.  Returns a summary:
+    iterations, best and final validation PSNR, elapsed seconds, what stopped the run.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -888,9 +915,11 @@ def train_model(
     check_requirements(cfg.loss)
     run = _make_run(name, model_kwargs, scale, cfg, dev)
     step = _Step(name, run.model, cfg, dev, prefix)
+    settings = run_settings(cfg, train_set)
     if (out / "last.pt").is_file():
-        _resume(run, out / "last.pt", name)
-    stopped = _Trainer(name, run, step, cfg, valid_pairs, out, dev).loop(train_set, progress)
+        _resume(run, out / "last.pt", name, settings)
+    trainer = _Trainer(name, run, step, cfg, valid_pairs, out, dev, settings)
+    stopped = trainer.loop(train_set, progress)
     final = next((r["valid_psnr"] for r in reversed(run.log) if r["valid_psnr"] != ""), None)
     return {
         "arch": name,
