@@ -76,3 +76,27 @@ def test_user_preset_is_validated(config):
     with pytest.raises(ConfigError, match=r"presets\.mine.*downscale") as info:
         check_references(bad, {**PRESETS, **bad["presets"]}, MODELS)
     assert "\n" not in str(info.value)
+
+
+def test_ensembles_are_checked(config):
+    good = copy.deepcopy(config)
+    good["ensembles"] = {"espcn-ens": ["espcn", "espcn-mc"]}
+    validate(good, SCHEMA)
+    check_references(good, PRESETS, MODELS)
+    cases = [
+        ({"espcn-ens": ["espcn"]}, r"'ensembles\.espcn-ens'.*(too short|non-empty|minItems)"),
+        ({"espcn-ens": ["espcn", "magic"]}, r"ensembles\.espcn-ens\.1.*'magic' is not a model"),
+        ({"srcnn": ["espcn", "espcn-mc"]}, r"ensembles\.srcnn.*already a method"),
+    ]
+    for ensembles, message in cases:
+        bad = copy.deepcopy(config)
+        bad["ensembles"] = ensembles
+        with pytest.raises(ConfigError, match=message) as info:
+            validate(bad, SCHEMA)
+            check_references(bad, PRESETS, MODELS)
+        assert "\n" not in str(info.value)
+    bad = copy.deepcopy(config)
+    bad["models"]["rgb"] = {**bad["models"]["espcn"], "kwargs": {"in_channels": 3}}
+    bad["ensembles"] = {"mixed": ["espcn", "rgb"]}
+    with pytest.raises(ConfigError, match="ensembles.mixed.*different input channels"):
+        check_references(bad, PRESETS, MODELS)

@@ -318,3 +318,21 @@ def test_sources_share_one_interface() -> None:
         assert isinstance(s, UncertaintySource)
     with pytest.raises(ValueError, match="at least 2"):
         DeepEnsembleSource(models[:1])
+
+
+def test_ensemble_image_spreads_over_members_on_a_colour_image() -> None:
+    from sruq.predict import ensemble_image
+
+    rng = np.random.default_rng(0)
+    lr = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    torch.manual_seed(0)
+    members = [build_model("espcn", 2, in_channels=1, n1=8, n2=4) for _ in range(2)]
+    result, box = ensemble_image(members, lr)
+    assert box == (0, 0, 12, 10) and result.samples == 2
+    assert result.mean.shape == (3, 24, 20) and result.std.shape == (1, 24, 20)  # luma spread
+    assert float(result.std.mean()) > 0
+    same, _ = ensemble_image([members[0], members[0]], lr)
+    assert float(same.std.abs().max()) == 0.0
+    assert_same(same.mean, same.one_pass)
+    with pytest.raises(ValueError, match="different input channels"):
+        ensemble_image([members[0], build_model("espcn", 2, n1=8, n2=4)], lr)

@@ -41,7 +41,7 @@ def test_bicubic_reproduces_published_set5_set14(mirror, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One real run of config/test-tiny.yaml: baselines, two trained networks (one with
-    MC dropout), sparse coding, FD, an edge and an x8 variant."""
+    MC dropout), sparse coding, FD, an edge and an x8 variant, a deep ensemble."""
     workdir = tmp_path_factory.mktemp("tiny")
     run_workflow(workdir, load_config("test-tiny.yaml"))
     return workdir
@@ -52,12 +52,12 @@ def test_tiny_workflow_tables_list_every_method(tiny_run):
     config = load_config("test-tiny.yaml")
     frame = pd.read_csv(tiny_run / "results" / "tables" / "per_image.csv")
     methods = (config["baselines"] + list(config["models"]) + config["classical"]["methods"]
-               + config["variants"])
+               + config["variants"] + list(config["ensembles"]))
     assert list(dict.fromkeys(frame["method"])) == methods
     assert set(frame["image"]) == {"chelsea", "camera"}
     assert {"degradation", "psnr", "ssim", "spearman", "ause", "uce", "uce_scaled"} <= set(
         frame.columns)
-    uncertain = frame[frame["method"].isin(["esrcnn", "esrcnn+x8"])]
+    uncertain = frame[frame["method"].isin(["esrcnn", "esrcnn+x8", "tiny-ensemble"])]
     assert uncertain["ause"].notna().all() and uncertain["uce_scaled"].notna().all()
     assert frame[frame["method"] == "bicubic"]["ause"].isna().all()
     comparison = (tiny_run / "results" / "tables" / "tiny-test_x2_bicubic.md").read_text()
@@ -81,6 +81,9 @@ def test_tiny_workflow_writes_models_heatmaps_and_figures(tiny_run):
             assert (image / "details" / group / f"{stem}_1.png").is_file()
     std = np.load(image / "std.npy")
     assert std.dtype == np.float32 and std.max() > 0
+    ensemble = results / "uncertainty" / "tiny-test" / "bicubic" / "x2" / "tiny-ensemble"
+    spread = np.load(ensemble / "chelsea" / "std.npy")  # two different networks disagree
+    assert spread.shape == std.shape and spread.mean() > 1e-3
     figures = results / "figures" / "tiny-test_x2_bicubic"
     for name in ("metrics", "comparison", "heatmaps", "sparsification", "reliability"):
         assert (figures / f"{name}.png").stat().st_size > 10_000, name
@@ -128,7 +131,7 @@ def test_default_config_targets_every_baseline_and_scale(tmp_path):
     config = load_config("config.yaml")
     out = result.stdout
     methods = (config["baselines"] + list(config["models"]) + config["classical"]["methods"]
-               + config["variants"])
+               + config["variants"] + list(config.get("ensembles", {})))
     n = len(methods) * len(config["scales"]) * len(config["degradations"])
     assert f"metrics {n}" in " ".join(out.split()), out
 

@@ -114,9 +114,31 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
     train_sets = [n for n, spec in datasets.items() if spec["role"] == "train"]
     for name, spec in config.get("models", {}).items():
         check_model(name, spec, models, train_sets)
+    check_ensembles(config, known_methods | set(config.get("variants", [])), models)
     roles = {spec["role"] for spec in datasets.values()}
     if "test" not in roles:
         raise ConfigError("config key 'datasets': no dataset has role 'test', nothing to evaluate")
+
+
+def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
+                    models: Mapping[str, Any]) -> None:
+    """Deep ensembles: new method names, members that are models of the config and take
+    the same input channels."""
+    configured = config.get("models", {})
+    for name, members in config.get("ensembles", {}).items():
+        if name in other_methods:
+            raise ConfigError(f"config key 'ensembles.{name}': the name is already a method of "
+                              "this config")
+        channels = {}
+        for i, member in enumerate(members):
+            if member not in configured:
+                raise ConfigError(f"config key 'ensembles.{name}.{i}': {member!r} is not a model "
+                                  f"of this config (known: {', '.join(sorted(configured))})")
+            spec = configured[member]
+            channels[member] = models[spec["arch"]](2, **spec.get("kwargs", {})).in_channels
+        if len(set(channels.values())) > 1:
+            raise ConfigError(f"config key 'ensembles.{name}': members take different input "
+                              f"channels ({channels})")
 
 
 def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],

@@ -8,7 +8,7 @@ bicubic; an RGB model sees a greyscale image as three equal channels).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from sruq.uncertainty import (
     save_outputs,
     uncertainty_metrics,
 )
+from sruq.uncertainty.mc import eval_mode
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,33 @@ def self_ensemble_image(model: SRModel, lr: np.ndarray, device: torch.device | N
         return result, (0, 0, x.shape[-2], x.shape[-1])
 
     return on_channels(predict, model.in_channels, model.scale, lr, device)
+
+
+def ensemble_image(models: Sequence[SRModel], lr: np.ndarray,
+                   device: torch.device | None = None,
+                   ) -> tuple[MCResult, tuple[int, int, int, int]]:
+    """Deep ensemble of a uint8 image: mean and spread of the members' deterministic outputs
+    (dropout off); ``one_pass`` is the first member's output."""
+    from sruq.uncertainty import DeepEnsembleSource
+
+    device = device or torch.device("cpu")
+    members = [model.to(device) for model in models]
+    channels = {model.in_channels for model in members}
+    if len(channels) != 1:
+        raise ValueError(f"ensemble members take different input channels: {sorted(channels)}")
+    ensemble = DeepEnsembleSource(members)
+
+    @torch.inference_mode()
+    def predict(x: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
+        batch = x.unsqueeze(0)
+        mean, std = ensemble.forward_with_spread(batch)
+        with eval_mode(members[0]):
+            one_pass = members[0](batch)[0].cpu()
+        result = MCResult(mean=mean[0].cpu(), std=std[0].cpu(), one_pass=one_pass,
+                          samples=len(members))
+        return result, (0, 0, x.shape[-2], x.shape[-1])
+
+    return on_channels(predict, members[0].in_channels, members[0].scale, lr, device)
 
 
 def prediction(result: MCResult) -> torch.Tensor:

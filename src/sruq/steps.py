@@ -105,6 +105,39 @@ def infer(
             write_image_outputs(unc_tmp / path.stem, lr, result, box, model.scale, settings, hr)
 
 
+def deep_ensemble(
+    weights: Sequence[Path], lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
+    hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
+    progress: bool = True,
+) -> None:
+    """Super-resolve an LR folder with a deep ensemble of trained models: ``sr_dir`` gets
+    the members' mean, ``unc_dir/<image>/`` the output set with their spread as the std."""
+    import torch
+    from tqdm import tqdm
+
+    from sruq.checkpoint import load_trained
+    from sruq.inference import pick_device
+    from sruq.io import atomic_dir, to_uint8, write_image
+    from sruq.predict import MCSettings, ensemble_image, write_image_outputs
+
+    if threads:
+        torch.set_num_threads(threads)
+    settings = MCSettings.from_config(mc)
+    dev = pick_device(device)
+    members = [load_trained(path, dev) for path in weights]
+    scale = members[0].scale
+    with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
+        for path in tqdm(list_images(Path(lr_dir)), desc=f"deep ensemble {lr_dir}",
+                         disable=not progress, unit="img"):
+            lr = read_image(path)
+            hr = None
+            if hr_dir is not None:
+                hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
+            result, box = ensemble_image(members, lr, dev)
+            write_image(sr_tmp / f"{path.stem}.png", to_uint8(result.mean))
+            write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr)
+
+
 def sigma_scale(unc_dirs: Sequence[Path]) -> float:
     """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``)."""
     import numpy as np

@@ -36,16 +36,18 @@ BASELINES = config["baselines"]
 CLASSICAL = config["classical"]["methods"]
 VARIANTS = config["variants"]
 X8_VARIANTS = [v for v in VARIANTS if split_method(v)[1] == "x8"]
-METHODS = BASELINES + list(MODELS_CFG) + CLASSICAL + VARIANTS
+ENSEMBLES = config["ensembles"]
+METHODS = BASELINES + list(MODELS_CFG) + CLASSICAL + VARIANTS + list(ENSEMBLES)
 # methods run by the `upscale` rule (no MC dropout); trained models go through `infer_model`
 SIMPLE_METHODS = BASELINES + CLASSICAL + [v for v in VARIANTS if v not in X8_VARIANTS]
-# networks with dropout get MC outputs; they and the x8 variants get uncertainty metrics
+# networks with dropout get MC outputs; they, the x8 variants and the deep ensembles get
+# uncertainty metrics
 MC_MODELS = [
     name
     for name, spec in MODELS_CFG.items()
     if build_model(spec["arch"], 2, **spec["kwargs"]).has_dropout
 ]
-UNCERTAIN_METHODS = MC_MODELS + X8_VARIANTS
+UNCERTAIN_METHODS = MC_MODELS + X8_VARIANTS + list(ENSEMBLES)
 
 
 wildcard_constraints:
@@ -101,6 +103,15 @@ def weights_of(wildcards):
         f"results/models/{train_set_of(wildcards.method)}/{wildcards.degradation}/"
         f"x{wildcards.scale}/{wildcards.method}/weights.pt"
     )
+
+
+def ensemble_weights(wildcards):
+    """The weight files of a deep ensemble's members for the wildcards' degradation/scale."""
+    w = wildcards
+    return [
+        f"results/models/{train_set_of(m)}/{w.degradation}/x{w.scale}/{m}/weights.pt"
+        for m in ENSEMBLES[w.method]
+    ]
 
 
 def method_inputs(wildcards):

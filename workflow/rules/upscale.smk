@@ -67,3 +67,29 @@ rule infer_model:
         "../../envs/infer.yaml"
     script:
         "../scripts/infer.py"
+
+
+rule deep_ensemble:
+    input:
+        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
+        hr="results/data/{dataset}/hr",
+        weights=ensemble_weights,
+    output:
+        sr=directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
+        uncertainty=directory("results/uncertainty/{dataset}/{degradation}/x{scale}/{method}"),
+    log:
+        "results/logs/deep_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
+    wildcard_constraints:
+        method="|".join(re.escape(m) for m in ENSEMBLES) or "^$",
+    params:
+        mc=config["mc"],
+        device=config["device"],
+    threads: 2
+    resources:
+        gpu=1,
+        runtime=120,
+        mem_mb=8000,
+    conda:
+        "../../envs/infer.yaml"
+    script:
+        "../scripts/deep_ensemble.py"

@@ -1,0 +1,18 @@
+"""Super-resolve with a deep ensemble: the members' mean, and their spread as uncertainty."""
+
+from pathlib import Path
+
+from sruq.steps import deep_ensemble
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    deep_ensemble(
+        [Path(p) for p in snakemake.input.weights],
+        Path(snakemake.input.lr),
+        Path(snakemake.output.sr),
+        Path(snakemake.output.uncertainty),
+        snakemake.params.mc,
+        hr_dir=Path(snakemake.input.hr),
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+    )
