@@ -178,3 +178,12 @@ def test_requested_lpips_that_cannot_run_stops_before_any_job(tmp_path):
     message = result.stderr + result.stdout
     assert 'pip install "sruq[lpips]"' in message and "LPIPS (alex) is not available" in message
     assert not (tmp_path / "results").exists()
+
+
+def test_div2k_x4_recipe_plans_its_cluster_run(tmp_path):
+    """config/div2k_x4.yaml (the SRResBNN seed's setting) must at least plan here."""
+    result = run_workflow(tmp_path, load_config("div2k_x4.yaml"), "--dry-run", "--quiet", "rules")
+    jobs = " ".join(result.stdout.split())
+    config = load_config("div2k_x4.yaml")
+    trainings = len(config["models"]) * len(config["scales"]) * len(config["degradations"])
+    assert f"train {trainings}" in jobs and "download" in jobs and "infer_model" in jobs
