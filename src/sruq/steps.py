@@ -6,12 +6,15 @@ so the step scripts stay one call long and the logic is unit-tested here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sruq.datasets import modcrop
 from sruq.io import list_images, read_image, write_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def valid_pairs(hr_dirs: Sequence[Path], lr_dirs: Sequence[Path], scale: int) -> list:
@@ -67,6 +70,31 @@ def train(
     return summary
 
 
+def _uncertain_folder(
+    predict: Callable[[str, np.ndarray], tuple[Any, tuple[int, int, int, int]]], scale: int,
+    lr_dir: Path, sr_dir: Path, unc_dir: Path, settings: Any, hr_dir: Path | None,
+    desc: str, progress: bool = True,
+) -> None:
+    """Run ``predict(image name, uint8 LR) -> (MCResult, LR box)`` on every image of
+    ``lr_dir``: ``sr_dir/<image>.png`` gets what the method reports (the mean, or the one
+    pass of a single-sample result), ``unc_dir/<image>/`` the ESRCNN seed's output set."""
+    from tqdm import tqdm
+
+    from sruq.io import atomic_dir, to_uint8, write_image
+    from sruq.predict import prediction, write_image_outputs
+
+    with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
+        for path in tqdm(list_images(Path(lr_dir)), desc=f"{desc} {lr_dir}",
+                         disable=not progress, unit="img"):
+            lr = read_image(path)
+            hr = None
+            if hr_dir is not None:
+                hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
+            result, box = predict(path.stem, lr)
+            write_image(sr_tmp / f"{path.stem}.png", to_uint8(prediction(result)))
+            write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr)
+
+
 def infer(
     weights: Path, lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
     seed: int, hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
@@ -78,31 +106,24 @@ def infer(
     without dropout); ``unc_dir/<image>/`` holds the seed's output set.
     """
     import torch
-    from tqdm import tqdm
 
     from sruq.checkpoint import load_trained
     from sruq.datasets import image_seed
     from sruq.inference import pick_device
-    from sruq.io import atomic_dir, to_uint8, write_image
-    from sruq.predict import MCSettings, mc_image, prediction, write_image_outputs
+    from sruq.predict import MCSettings, mc_image
 
     if threads:
         torch.set_num_threads(threads)
     settings = MCSettings.from_config(mc)
     dev = pick_device(device)
     model = load_trained(weights, dev)
-    files = list_images(Path(lr_dir))
-    with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
-        for path in tqdm(files, desc=f"MC inference {lr_dir}", disable=not progress,
-                         unit="img"):
-            lr = read_image(path)
-            hr = None
-            if hr_dir is not None:
-                hr = modcrop(read_image(Path(hr_dir) / path.name), model.scale)
-            image_rng = image_seed(seed, "mc", path.stem)
-            result, box = mc_image(model, lr, settings, int(image_rng.integers(2**31)), dev)
-            write_image(sr_tmp / f"{path.stem}.png", to_uint8(prediction(result)))
-            write_image_outputs(unc_tmp / path.stem, lr, result, box, model.scale, settings, hr)
+
+    def predict(name: str, lr: np.ndarray) -> tuple[Any, tuple[int, int, int, int]]:
+        image_rng = image_seed(seed, "mc", name)
+        return mc_image(model, lr, settings, int(image_rng.integers(2**31)), dev)
+
+    _uncertain_folder(predict, model.scale, lr_dir, sr_dir, unc_dir, settings, hr_dir,
+                      "MC inference", progress)
 
 
 def deep_ensemble(
@@ -113,29 +134,18 @@ def deep_ensemble(
     """Super-resolve an LR folder with a deep ensemble of trained models: ``sr_dir`` gets
     the members' mean, ``unc_dir/<image>/`` the output set with their spread as the std."""
     import torch
-    from tqdm import tqdm
 
     from sruq.checkpoint import load_trained
     from sruq.inference import pick_device
-    from sruq.io import atomic_dir, to_uint8, write_image
-    from sruq.predict import MCSettings, ensemble_image, write_image_outputs
+    from sruq.predict import MCSettings, ensemble_image
 
     if threads:
         torch.set_num_threads(threads)
     settings = MCSettings.from_config(mc)
     dev = pick_device(device)
     members = [load_trained(path, dev) for path in weights]
-    scale = members[0].scale
-    with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
-        for path in tqdm(list_images(Path(lr_dir)), desc=f"deep ensemble {lr_dir}",
-                         disable=not progress, unit="img"):
-            lr = read_image(path)
-            hr = None
-            if hr_dir is not None:
-                hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
-            result, box = ensemble_image(members, lr, dev)
-            write_image(sr_tmp / f"{path.stem}.png", to_uint8(result.mean))
-            write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr)
+    _uncertain_folder(lambda _, lr: ensemble_image(members, lr, dev), members[0].scale, lr_dir,
+                      sr_dir, unc_dir, settings, hr_dir, "deep ensemble", progress)
 
 
 def sigma_scale(unc_dirs: Sequence[Path]) -> float:
@@ -263,12 +273,9 @@ def upscale_method(
     mc: Mapping[str, Any] | None = None,
 ) -> None:
     """Super-resolve a folder with any non-MC method; ``+x8`` also writes its spread."""
-    from tqdm import tqdm
-
     from sruq.inference import pick_device, upscale_folder
-    from sruq.io import atomic_dir, to_uint8, write_image
     from sruq.methods import build_method, split_method
-    from sruq.predict import MCSettings, self_ensemble_image, write_image_outputs
+    from sruq.predict import MCSettings, self_ensemble_image
 
     dev = pick_device(device)
     model = build_method(method, scale, preset=preset, classical=classical, weights=weights,
@@ -279,12 +286,5 @@ def upscale_method(
     if unc_dir is None:
         raise ValueError(f"method {method!r} writes an uncertainty folder: give unc_dir")
     settings = MCSettings.from_config(mc)
-    with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
-        for path in tqdm(list_images(Path(lr_dir)), desc=f"x8 {lr_dir}", unit="img"):
-            lr = read_image(path)
-            hr = None
-            if hr_dir is not None:
-                hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
-            result, box = self_ensemble_image(model, lr, dev)
-            write_image(sr_tmp / f"{path.stem}.png", to_uint8(result.mean))
-            write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr)
+    _uncertain_folder(lambda _, lr: self_ensemble_image(model, lr, dev), scale, lr_dir, sr_dir,
+                      unc_dir, settings, hr_dir, "x8")
