@@ -217,7 +217,7 @@ def test_a_checkpoint_of_other_settings_or_data_is_not_resumed(
     first = read_log(out)
     faster = config(iterations=4, checkpoint_every=100, valid_every=100, lr=5e-3)
     assert train(faster)["iterations"] == 4
-    assert "last.pt: written with other training settings or data" in capsys.readouterr().err
+    assert "last.pt: written for another model, other training settings" in capsys.readouterr().err
     again = read_log(out)
     assert len(again) == 4 and [r["lr"] for r in again] != [r["lr"] for r in first]
     train(faster)
@@ -226,6 +226,10 @@ def test_a_checkpoint_of_other_settings_or_data_is_not_resumed(
     (patches / "meta.json").write_text(json.dumps({**meta, "note": "rewritten"}))
     train(faster)
     assert "training afresh" in capsys.readouterr().err
+    wider = {**TINY_ESPCN, "n2": TINY_ESPCN.get("n2", 4) + 1}  # the model entry changed
+    train_model("espcn", wider, 2, PatchDataset(patches), [], faster, out, progress=False)
+    assert "training afresh" in capsys.readouterr().err
+    assert torch.load(out / "last.pt", weights_only=True)["kwargs"]["n2"] == wider["n2"]
 
 
 def test_nan_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(

@@ -11,8 +11,8 @@
 * ``curve.png`` -- loss and validation PSNR against the iteration.
 
 If ``last.pt`` exists the run continues from it: a killed run resumed gives the same
-weights as one never stopped.  A ``last.pt`` written with other training settings or data
-(see :func:`run_settings`) is not resumed: the run starts afresh.
+weights as one never stopped.  A ``last.pt`` written for another model, other training
+settings or other data (see :func:`run_settings`) is not resumed: the run starts afresh.
 
 Each model entry of the workflow config has a ``train:`` mapping read by
 :meth:`TrainConfig.from_dict` and a ``patches:`` mapping read by
@@ -524,14 +524,16 @@ class _Run:
         return self.ema.model if self.ema is not None else self.model  # type: ignore[return-value]
 
 
-def run_settings(cfg: TrainConfig, train_set: Dataset) -> str:
-    """What a resumed run must share with the run that wrote ``last.pt``: the training
-    settings and the training data (its ``fingerprint()`` when it has one, else its type and
-    length)."""
+def run_settings(arch: str, model_kwargs: Mapping[str, Any], cfg: TrainConfig,
+                 train_set: Dataset) -> str:
+    """What a resumed run must share with the run that wrote ``last.pt``: the model, the
+    training settings and the training data (its ``fingerprint()`` when it has one, else its
+    type and length)."""
     fingerprint = getattr(train_set, "fingerprint", None)
     data = (fingerprint() if callable(fingerprint)
             else f"{type(train_set).__name__}:{len(train_set)}")  # type: ignore[arg-type]
-    return json.dumps({"train": asdict(cfg), "data": data}, sort_keys=True, default=str)
+    return json.dumps({"arch": arch, "kwargs": dict(model_kwargs), "train": asdict(cfg),
+                       "data": data}, sort_keys=True, default=str)
 
 
 def _checkpoint(run: _Run, arch: str, settings: str) -> dict[str, Any]:
@@ -558,12 +560,10 @@ def _checkpoint(run: _Run, arch: str, settings: str) -> dict[str, Any]:
     }
 
 
-def _resume(run: _Run, path: Path, arch: str, settings: str) -> bool:
-    """Restore ``run`` from ``last.pt``; ``ValueError`` naming the file if it does not fit.
-
-    A checkpoint written with other training settings or data is not resumed (``False``):
-    the run starts afresh and overwrites it at its first checkpoint.
-    """
+def _resume(run: _Run, path: Path, settings: str) -> None:
+    """Restore ``run`` from ``last.pt`` (``ValueError`` naming the file if it is not a
+    training checkpoint).  A checkpoint written for another model, other training settings
+    or other data is not resumed: the run starts afresh and overwrites it."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
@@ -571,13 +571,10 @@ def _resume(run: _Run, path: Path, arch: str, settings: str) -> bool:
                          "to start afresh") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a sruq training checkpoint; delete it to start afresh")
-    if state["arch"] != arch or state["kwargs"] != run.model.init_kwargs:
-        raise ValueError(f"{path}: checkpoint of {state['arch']} {state['kwargs']}, not of "
-                         f"{arch} {run.model.init_kwargs}; delete it to start afresh")
     if state.get("settings") != settings:
-        print(f"{path}: written with other training settings or data; training afresh",
-              file=sys.stderr)
-        return False
+        print(f"{path}: written for another model, other training settings or data; "
+              "training afresh", file=sys.stderr)
+        return
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     if run.ema is not None:
@@ -592,7 +589,6 @@ def _resume(run: _Run, path: Path, arch: str, settings: str) -> bool:
     run.best_psnr, run.best_iteration = state["best_psnr"], state["best_iteration"]
     run.log, run.interval = list(state["log"]), dict(state["interval"])
     _set_rng_state(state["rng"])
-    return True
 
 
 # --------------------------------------------------------------------------- outputs
@@ -915,9 +911,9 @@ def train_model(
     check_requirements(cfg.loss)
     run = _make_run(name, model_kwargs, scale, cfg, dev)
     step = _Step(name, run.model, cfg, dev, prefix)
-    settings = run_settings(cfg, train_set)
+    settings = run_settings(name, model_kwargs, cfg, train_set)
     if (out / "last.pt").is_file():
-        _resume(run, out / "last.pt", name, settings)
+        _resume(run, out / "last.pt", settings)
     trainer = _Trainer(name, run, step, cfg, valid_pairs, out, dev, settings)
     stopped = trainer.loop(train_set, progress)
     final = next((r["valid_psnr"] for r in reversed(run.log) if r["valid_psnr"] != ""), None)
