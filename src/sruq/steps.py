@@ -16,6 +16,11 @@ from sruq.io import list_images, read_image, write_json
 if TYPE_CHECKING:
     import numpy as np
 
+    from sruq.predict import MCSettings
+    from sruq.uncertainty import MCResult
+
+    Box = tuple[int, int, int, int]
+
 
 def valid_pairs(hr_dirs: Sequence[Path], lr_dirs: Sequence[Path], scale: int) -> list:
     """``(lr, hr)`` uint8 pairs of validation folders (HR mod-cropped), matched by name."""
@@ -71,8 +76,8 @@ def train(
 
 
 def _uncertain_folder(
-    predict: Callable[[str, np.ndarray], tuple[Any, tuple[int, int, int, int]]], scale: int,
-    lr_dir: Path, sr_dir: Path, unc_dir: Path, settings: Any, hr_dir: Path | None,
+    predict: Callable[[str, np.ndarray], tuple[MCResult, Box]], scale: int,
+    lr_dir: Path, sr_dir: Path, unc_dir: Path, settings: MCSettings, hr_dir: Path | None,
     desc: str, progress: bool = True,
 ) -> None:
     """Run ``predict(image name, uint8 LR) -> (MCResult, LR box)`` on every image of
@@ -118,7 +123,7 @@ def infer(
     dev = pick_device(device)
     model = load_trained(weights, dev)
 
-    def predict(name: str, lr: np.ndarray) -> tuple[Any, tuple[int, int, int, int]]:
+    def predict(name: str, lr: np.ndarray) -> tuple[MCResult, Box]:
         image_rng = image_seed(seed, "mc", name)
         return mc_image(model, lr, settings, int(image_rng.integers(2**31)), dev)
 

@@ -97,21 +97,20 @@ def train_set_of(model):
     return spec.get("train_on", TRAIN_SETS[0] if TRAIN_SETS else "")
 
 
+def model_dir(model, degradation, scale):
+    """The folder of a trained model's weights, log and curve."""
+    return f"results/models/{train_set_of(model)}/{degradation}/x{scale}/{model}"
+
+
 def weights_of(wildcards):
     """The weight file of a trained model for the wildcards' degradation and scale."""
-    return (
-        f"results/models/{train_set_of(wildcards.method)}/{wildcards.degradation}/"
-        f"x{wildcards.scale}/{wildcards.method}/weights.pt"
-    )
+    return f"{model_dir(wildcards.method, wildcards.degradation, wildcards.scale)}/weights.pt"
 
 
 def ensemble_weights(wildcards):
     """The weight files of a deep ensemble's members for the wildcards' degradation/scale."""
     w = wildcards
-    return [
-        f"results/models/{train_set_of(m)}/{w.degradation}/x{w.scale}/{m}/weights.pt"
-        for m in ENSEMBLES[w.method]
-    ]
+    return [f"{model_dir(m, w.degradation, w.scale)}/weights.pt" for m in ENSEMBLES[w.method]]
 
 
 def method_inputs(wildcards):
@@ -121,9 +120,7 @@ def method_inputs(wildcards):
     w = wildcards
     inputs = {}
     if base in MODELS_CFG:
-        inputs["weights"] = (
-            f"results/models/{train_set_of(base)}/{w.degradation}/x{w.scale}/{base}/weights.pt"
-        )
+        inputs["weights"] = f"{model_dir(base, w.degradation, w.scale)}/weights.pt"
     if base == "sparse-coding":
         inputs["dictionary"] = f"results/models/{train_set_of(base)}/x{w.scale}/sparse-coding.npz"
     if variant == "x8":

@@ -47,15 +47,12 @@ rule figures:
 
 rule training_figure:
     input:
-        expand(
-            "results/models/{model_path}/log.csv",
-            model_path=[
-                f"{spec.get('train_on', TRAIN_SETS[0] if TRAIN_SETS else '')}/{deg}/x{s}/{m}"
-                for m, spec in MODELS_CFG.items()
-                for deg in config["degradations"]
-                for s in config["scales"]
-            ],
-        ),
+        [
+            f"{model_dir(m, deg, s)}/log.csv"
+            for m in MODELS_CFG
+            for deg in config["degradations"]
+            for s in config["scales"]
+        ],
     output:
         report(
             "results/figures/training_curves.png",

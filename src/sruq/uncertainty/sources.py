@@ -55,6 +55,10 @@ class DeepEnsembleSource:
         scales = {getattr(m, "scale", None) for m in models}
         if len(scales) != 1:
             raise ValueError(f"models must share one scale, got {sorted(map(str, scales))}")
+        channels = {getattr(m, "in_channels", None) for m in models}
+        if len(channels) != 1:
+            raise ValueError("ensemble members take different input channels: "
+                             f"{sorted(map(str, channels))}")
         self.models = list(models)
 
     def forward_with_spread(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
