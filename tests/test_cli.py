@@ -12,6 +12,7 @@ from PIL import Image
 from sruq.checkpoint import save_weights
 from sruq.cli import main
 from sruq.models import build_model
+from sruq.uncertainty import heatmap_rgb
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,37 @@ def test_baseline_needs_no_weights(photo, tmp_path):
                  "--quiet"]) == 0
     assert np.asarray(Image.open(out / "mc_mean.png")).shape == (216, 240, 3)
     assert np.load(out / "std.npy").max() == 0  # deterministic: no uncertainty
+
+
+def test_model_lookup_lists_candidates_and_uses_the_workflow_calibration(photo, tmp_path,
+                                                                         capsys):
+    results = tmp_path / "results"
+    for degradation in ("bicubic", "noisy"):
+        path = results / "models" / "train-set" / degradation / "x2" / "net" / "weights.pt"
+        path.parent.mkdir(parents=True)
+        save_weights(path, build_model("esrcnn", 2, dropout=0.2), "esrcnn", 0, None)
+    common = ["upscale", str(photo), "--model", "net", "--results", str(results),
+              "--samples", "3", "--quiet"]
+    assert main([*common, "--scale", "2", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "matches 2 trained models" in err
+    assert "--scale 2 --degradation bicubic" in err and "--scale 2 --degradation noisy" in err
+    assert not (tmp_path / "o").exists()
+    assert main([*common, "--degradation", "jpeg", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no trained weights for the given" in err and "--degradation noisy" in err
+
+    calibration = results / "calibration" / "noisy" / "x2" / "net.json"
+    calibration.parent.mkdir(parents=True)
+    calibration.write_text('{"sigma_scale": 3.0}')
+    out = tmp_path / "noisy"
+    assert main([*common, "--degradation", "noisy", "--out", str(out)]) == 0
+    std = np.load(out / "std.npy")
+    heatmap = np.asarray(Image.open(out / "heatmap.png"))
+    assert np.array_equal(heatmap, heatmap_rgb(3.0 * std.transpose(2, 0, 1)))
+    assert not np.array_equal(heatmap, heatmap_rgb(std.transpose(2, 0, 1)))
+    out = tmp_path / "bicubic"  # no calibration file there: the raw std
+    assert main([*common, "--degradation", "bicubic", "--scale", "2", "--out", str(out)]) == 0
+    std = np.load(out / "std.npy")
+    assert np.array_equal(np.asarray(Image.open(out / "heatmap.png")),
+                          heatmap_rgb(std.transpose(2, 0, 1)))

@@ -80,13 +80,13 @@ def test_user_preset_is_validated(config):
 
 def test_ensembles_are_checked(config):
     good = copy.deepcopy(config)
-    good["ensembles"] = {"espcn-ens": ["espcn", "espcn-mc"]}
+    good["ensembles"] = {"pair": ["esrcnn", "srresbnn"]}
     validate(good, SCHEMA)
     check_references(good, PRESETS, MODELS)
     cases = [
-        ({"espcn-ens": ["espcn"]}, r"'ensembles\.espcn-ens'.*(too short|non-empty|minItems)"),
-        ({"espcn-ens": ["espcn", "magic"]}, r"ensembles\.espcn-ens\.1.*'magic' is not a model"),
-        ({"srcnn": ["espcn", "espcn-mc"]}, r"ensembles\.srcnn.*already a method"),
+        ({"pair": ["esrcnn"]}, r"'ensembles\.pair'.*(too short|non-empty|minItems)"),
+        ({"pair": ["esrcnn", "magic"]}, r"ensembles\.pair\.1.*'magic' is not a model"),
+        ({"edsr": ["esrcnn", "srresbnn"]}, r"ensembles\.edsr.*already a method"),
     ]
     for ensembles, message in cases:
         bad = copy.deepcopy(config)
@@ -96,7 +96,23 @@ def test_ensembles_are_checked(config):
             check_references(bad, PRESETS, MODELS)
         assert "\n" not in str(info.value)
     bad = copy.deepcopy(config)
-    bad["models"]["rgb"] = {**bad["models"]["espcn"], "kwargs": {"in_channels": 3}}
-    bad["ensembles"] = {"mixed": ["espcn", "rgb"]}
+    bad["models"]["rgb"] = {**bad["models"]["esrcnn"], "kwargs": {"in_channels": 3}}
+    bad["ensembles"] = {"mixed": ["esrcnn", "rgb"]}
     with pytest.raises(ConfigError, match="ensembles.mixed.*different input channels"):
         check_references(bad, PRESETS, MODELS)
+
+
+def test_model_scales_must_be_scales_of_the_run(config):
+    good = copy.deepcopy(config)
+    good["scales"] = [2, 4]
+    good["models"]["esrcnn"]["scales"] = [2]
+    validate(good, SCHEMA)
+    check_references(good, PRESETS, MODELS)
+    bad = copy.deepcopy(good)
+    bad["models"]["esrcnn"]["scales"] = [2, 3]
+    validate(bad, SCHEMA)
+    with pytest.raises(ConfigError, match=r"models\.esrcnn\.scales\.1.*scale 3 is not one of"):
+        check_references(bad, PRESETS, MODELS)
+    bad["models"]["esrcnn"]["scales"] = [5]
+    with pytest.raises(ConfigError, match=r"models\.esrcnn\.scales\.0"):
+        validate(bad, SCHEMA)

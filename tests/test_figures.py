@@ -11,6 +11,7 @@ import pytest
 import skimage.data
 import yaml
 from docutils.core import publish_parts
+from matplotlib.colors import LogNorm
 from PIL import Image
 from snakemake.iocontainers import Wildcards
 
@@ -31,6 +32,7 @@ from sruq.inference import upscale_image
 from sruq.io import write_image, write_npy
 from sruq.metrics import psnr, ssim
 from sruq.models import build_model
+from sruq.uncertainty import HeatmapScale
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 2
@@ -156,35 +158,37 @@ def _mc_like(run, name):
     return stack.mean(axis=0), stack.std(axis=0).transpose(2, 0, 1)  # std as (C, H, W)
 
 
-def test_heatmap_grid_fixed_scales_units_and_clipping(run, tmp_path):
+def test_heatmap_grid_one_scale_for_error_and_std(run, tmp_path):
     hr = run["hr"]["chelsea"]
     mean, std = _mc_like(run, "chelsea")
+    scale = HeatmapScale(0.001, 0.05, "viridis", norm="log")
     fig = heatmap_grid(hr, {"model A": (mean, std), "model B": (run["outputs"]["chelsea"]
                                                                ["nearest"], std * 0)},
-                       std_range=(0.0, 0.002), error_range=(0.0, 0.05))
+                       heatmap=scale, sigma_scales={"model A": 3.0})
     image_axes = [ax for ax in fig.axes if ax.images]
     assert len(image_axes) == 6
     assert [ax.get_ylabel() for ax in image_axes[::3]] == ["model A", "model B"]
     err_image, std_image = image_axes[1].images[0], image_axes[2].images[0]
-    assert err_image.get_clim() == (0.0, 0.05) and std_image.get_clim() == (0.0, 0.002)
-    assert image_axes[5].images[0].get_clim() == (0.0, 0.002)  # shared scale in every row
-    assert std_image.get_cmap().name == "cool"
+    for image in (err_image, std_image, image_axes[5].images[0]):  # one scale, every panel
+        assert image.get_clim() == (0.001, 0.05)
+        assert isinstance(image.norm, LogNorm) and image.get_cmap().name == "viridis"
+    assert "sigma-scaled" in image_axes[2].get_title()
+    assert "sigma-scaled" not in image_axes[5].get_title()  # model B has no factor
     bars = [ax for ax in fig.axes if not ax.images]
-    labels = sorted(ax.get_xlabel() for ax in bars)
-    assert labels == ["per-pixel std (0..1 intensity)", "|error| (0..1 intensity)"]
-    assert std.mean(axis=0).max() > 0.002  # so the std bar must show clipping
-    std_bar = next(ax for ax in bars if ax.get_xlabel().startswith("per-pixel"))
-    assert std_bar._colorbar.extend == "max"
+    assert [ax.get_xlabel() for ax in bars] == [
+        "|error| and per-pixel std (0..1 intensity, log scale)"]
+    assert bars[0]._colorbar.extend == "both"
     expected_error = np.abs(mean - hr / 255.0).mean(axis=2)
     np.testing.assert_allclose(err_image.get_array(), expected_error)
+    np.testing.assert_allclose(std_image.get_array(), 3.0 * std.mean(axis=0))
     _check_saved(save_figure(fig, tmp_path / "heat"), fig)
 
 
 def test_heatmap_grid_rejects_bad_input(run):
     hr = run["hr"]["chelsea"]
     mean, std = _mc_like(run, "chelsea")
-    with pytest.raises(ValueError, match="std_range"):
-        heatmap_grid(hr, {"m": (mean, std)}, std_range=(0.1, 0.1))
+    with pytest.raises(ValueError, match="vmax must exceed vmin"):
+        heatmap_grid(hr, {"m": (mean, std)}, heatmap=HeatmapScale(0.1, 0.1))
     with pytest.raises(ValueError, match="std of 'm'"):
         heatmap_grid(hr, {"m": (mean, std[:, :10])})
     with pytest.raises(ValueError, match="mean of 'm'"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import torch
 
 from sruq.io import read_image, to_uint8
 from sruq.uncertainty import (
+    DEFAULT_SCALE,
+    SEED_SCALE,
+    HeatmapScale,
     MCResult,
     heatmap_rgb,
     rank_patches,
@@ -22,21 +26,54 @@ from sruq.uncertainty import (
 CYAN, MAGENTA = [0, 255, 255], [255, 0, 255]  # the ends of matplotlib's 'cool'
 
 
-def test_heatmap_uses_a_fixed_scale_and_clips() -> None:
+def test_seed_scale_is_fixed_linear_and_clips() -> None:
     values = np.array([[0.0, 0.05, 0.1, 0.7, -0.2]])
-    rgb = heatmap_rgb(values)
+    rgb = heatmap_rgb(values, SEED_SCALE)
     assert rgb.dtype == np.uint8 and rgb.shape == (1, 5, 3)
     assert rgb[0, 0].tolist() == CYAN and rgb[0, 4].tolist() == CYAN
     assert rgb[0, 2].tolist() == MAGENTA and rgb[0, 3].tolist() == MAGENTA
     assert rgb[0, 1].tolist() not in (CYAN, MAGENTA)
-    wider = heatmap_rgb(values, vmax=1.4)  # another scale, other colours for the same value
+    wider = heatmap_rgb(values, replace(SEED_SCALE, vmax=1.4))  # other colours, same value
     assert wider[0, 3].tolist() != MAGENTA
-    hsv = heatmap_rgb(values, style="hsv")
+    hsv = heatmap_rgb(values, replace(SEED_SCALE, style="hsv"))
     assert hsv[0, 0].tolist() == [0, 0, 255] and hsv[0, 3].tolist() == [255, 0, 0]
-    with pytest.raises(ValueError, match="vmax"):
-        heatmap_rgb(values, vmin=0.1, vmax=0.1)
-    with pytest.raises(ValueError, match="cmap"):
-        heatmap_rgb(values, cmap="no-such-map")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(vmin=0.1, vmax=0.1), "vmax must exceed vmin"),
+    (dict(vmin=0.0), "log scale needs vmin > 0"),
+    (dict(cmap="no-such-map"), "cmap"),
+    (dict(norm="sqrt"), "norm must be one of"),
+    (dict(style="rainbow"), "style must be one of"),
+])
+def test_bad_scales_are_refused_when_built(bad, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        HeatmapScale(**bad)
+
+
+def test_default_log_scale_spreads_a_typical_std_over_the_ramp() -> None:
+    """An MC-dropout std as the default run measures it (SRResBNN x2: log-normal-like,
+    median 0.003, p5..p95 a factor of 16 apart; sigma scaling multiplies it by about 4)
+    covers half of the default log ramp; the seed's linear 0..0.1 ramp squeezes the raw
+    values into its bottom tenth."""
+    rng = np.random.default_rng(0)
+    raw = np.exp(rng.normal(np.log(0.003), np.log(16) / 3.29, size=(200, 200)))
+    p5, p95 = np.percentile(raw, [5, 95])
+    assert 14 < p95 / p5 < 18
+
+    def spread(scale: HeatmapScale, std: np.ndarray) -> float:
+        position = scale.position(std)
+        return float(np.percentile(position, 95) - np.percentile(position, 5))
+
+    assert 0.5 < spread(DEFAULT_SCALE, 4 * raw) < 0.7
+    assert spread(DEFAULT_SCALE, raw) > 0.3  # still readable without sigma scaling
+    assert spread(SEED_SCALE, raw) < 0.15
+    # one fixed scale: the same value gets the same colour in any image
+    a = heatmap_rgb(np.array([[0.01, 0.001]]))
+    b = heatmap_rgb(np.array([[0.01, 0.1]]))
+    assert a[0, 0].tolist() == b[0, 0].tolist()
+    assert DEFAULT_SCALE.position(np.array([[0.002, 0.02, 0.2, 0.0]])).tolist() == [
+        [0.0, 0.5, 1.0, 0.0]]
 
 
 def test_heatmap_and_colorbar_files(tmp_path: Path) -> None:
@@ -96,6 +133,6 @@ def test_save_outputs_writes_clipped_pngs_and_float_maps(tmp_path: Path) -> None
     saved = np.load(paths["std.npy"])
     assert saved.dtype == np.float32 and saved.shape == (2, 2, 3)
     assert np.array_equal(saved, std.numpy().transpose(1, 2, 0))
-    assert np.allclose(np.load(paths["error.npy"])[:, :, 0], [[1.2, 0.5], [0.1, 0.5 / 255]])
+    assert np.allclose(np.load(paths["error.npy"])[:, :, 0], [[1.2, 0.5], [-0.1, 0.5 / 255]])
     with pytest.raises(ValueError, match="hr shape"):
         save_outputs(tmp_path, result, torch.zeros(3, 4, 4))

@@ -88,13 +88,13 @@ def test_reliability_data_and_metrics_dict() -> None:
     hr = torch.rand(3, 20, 30, generator=torch.Generator().manual_seed(0))
     std_t = torch.full_like(hr, 0.05)
     mean = hr + 0.05 * torch.randn(hr.shape, generator=torch.Generator().manual_seed(1))
-    metrics = uncertainty_metrics(mean, std_t, hr)
+    metrics = uncertainty_metrics(std_t, mean - hr)
     assert set(metrics) == {"pearson", "spearman", "ause", "uce", "nll"}
-    scaled = uncertainty_metrics(mean, std_t, hr, sigma_scale=2.0)
+    scaled = uncertainty_metrics(std_t, mean - hr, sigma_scale=2.0)
     assert scaled["uce_scaled"] != scaled["uce"] and scaled["sigma_scale"] == 2.0
     assert scaled["nll_scaled"] == pytest.approx(gaussian_nll(std_t, mean - hr, 2.0))
     with pytest.raises(ValueError, match="equal in size"):
-        uncertainty_metrics(mean, std_t[:, :10], hr)
+        uncertainty_metrics(std_t[:, :10], mean - hr)
 
 
 def test_figures_are_written(tmp_path: Path) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from workflow_runner import load_config, run_workflow
+from workflow_runner import REPO, load_config, run_workflow
 
 from sruq.lpips_metric import lpips_available
+from sruq.predict import MCSettings
+from sruq.uncertainty import heatmap_rgb
 
 PUBLISHED = {  # bicubic, PSNR dB / SSIM on Y, literature protocol
     ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
@@ -93,6 +98,60 @@ def test_tiny_workflow_writes_models_heatmaps_and_figures(tiny_run):
         "sigma_scale"] > 0
 
 
+def readme_upscale_examples() -> list[str]:
+    """The ``sruq upscale`` command lines of the README's code blocks."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return [line.split("#")[0].strip() for line in text.splitlines()
+            if line.startswith(".venv/bin/sruq upscale")]
+
+
+@pytest.mark.slow
+def test_readme_upscale_examples_run_after_the_workflow(tiny_run):
+    """Every README example, right after a run (the tiny config's names for the default's
+    data sets), exits 0 and writes the seed's output set."""
+    examples = readme_upscale_examples()
+    assert len(examples) >= 3
+    for line in examples:
+        line = line.replace("builtin-train", "tiny-train").replace("builtin-test", "tiny-test")
+        args = shlex.split(line)[1:]
+        result = subprocess.run([sys.executable, "-m", "sruq.cli", *args, "--quiet"],
+                                cwd=tiny_run, capture_output=True, text=True)
+        assert result.returncode == 0, (line, result.stderr)
+        out = tiny_run / result.stdout.strip()
+        assert (out / "heatmap.png").is_file() and (out / "mc_mean.png").is_file(), line
+
+
+@pytest.mark.slow
+def test_deterministic_networks_have_no_uncertainty_outputs(tiny_run):
+    results = tiny_run / "results"
+    assert (results / "sr" / "tiny-test" / "bicubic" / "x2" / "espcn" / "chelsea.png").is_file()
+    assert not (results / "uncertainty" / "tiny-test" / "bicubic" / "x2" / "espcn").exists()
+    assert not (results / "calibration" / "bicubic" / "x2" / "espcn.json").exists()
+    frame = pd.read_csv(results / "tables" / "per_image.csv")
+    espcn = frame[frame["method"] == "espcn"]
+    assert len(espcn) == 2 and espcn["psnr"].notna().all() and espcn["spearman"].isna().all()
+    table = (results / "tables" / "tiny-test_x2_bicubic.md").read_text()
+    row = next(r for r in table.splitlines() if r.startswith("| espcn |"))
+    assert row.count("–") + row.count("-") >= 3, row  # no uncertainty numbers in its row
+
+
+@pytest.mark.slow
+def test_test_set_heatmaps_use_the_validation_sigma_scale(tiny_run):
+    results = tiny_run / "results"
+    factor = json.loads((results / "calibration" / "bicubic" / "x2" / "esrcnn.json")
+                        .read_text())["sigma_scale"]
+    assert factor != 1.0
+    scale = MCSettings.from_config(load_config("test-tiny.yaml")["mc"]).heatmap
+    image = results / "uncertainty" / "tiny-test" / "bicubic" / "x2" / "esrcnn" / "chelsea"
+    std = np.load(image / "std.npy")
+    shown = np.asarray(Image.open(image / "heatmap.png"))
+    assert np.array_equal(shown, heatmap_rgb(factor * std.transpose(2, 0, 1), scale))
+    valid = results / "uncertainty" / "tiny-valid" / "bicubic" / "x2" / "esrcnn" / "coffee"
+    raw = np.load(valid / "std.npy")  # the images the factor is fitted on: the raw std
+    assert np.array_equal(np.asarray(Image.open(valid / "heatmap.png")),
+                          heatmap_rgb(raw.transpose(2, 0, 1), scale))
+
+
 @pytest.mark.slow
 def test_deleted_table_is_rebuilt_without_retraining(tiny_run):
     table = tiny_run / "results" / "tables" / "tiny-test_x2_bicubic.tex"
@@ -134,6 +193,22 @@ def test_default_config_targets_every_baseline_and_scale(tmp_path):
                + config["variants"] + list(config.get("ensembles", {})))
     n = len(methods) * len(config["scales"]) * len(config["degradations"])
     assert f"metrics {n}" in " ".join(out.split()), out
+
+
+def test_a_model_runs_only_at_its_own_scales(tmp_path):
+    config = load_config("test-tiny.yaml")
+    config["scales"] = [2, 4]
+    config["models"]["esrcnn"]["scales"] = [2]  # the seed's x2 model in an x2/x4 run
+    result = run_workflow(tmp_path, config, "--dry-run")
+    planned = result.stdout
+    assert "results/models/tiny-train/bicubic/x2/esrcnn/weights.pt" in planned
+    assert "x4/esrcnn" not in planned  # nor its x8 variant, nor the ensemble it is in
+    assert "x4/tiny-ensemble" not in planned
+    assert "results/models/tiny-train/bicubic/x4/espcn/weights.pt" in planned
+    assert "results/uncertainty/tiny-test/bicubic/x2/esrcnn+x8" in planned
+    # x4 has no uncertainty source left: no uncertainty figures there
+    assert "tiny-test_x4_bicubic/heatmaps.png" not in planned
+    assert "tiny-test_x4_bicubic/comparison.png" in planned
 
 
 def test_bad_config_value_fails_at_once_naming_the_key(tmp_path):

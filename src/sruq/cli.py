@@ -30,7 +30,8 @@ Super-resolve IMAGE (treated as the low-resolution input) and write into --out:
   one_pass.png     one deterministic pass (dropout off)
   mc_mean.png      mean of the MC samples (dropout on; BatchNorm uses running statistics)
   std.npy          per-pixel std of the samples, float32 (H, W, C), lossless
-  heatmap.png      the std on a fixed scale (--vmin..--vmax; cool = certain, warm = uncertain)
+  heatmap.png      the std (times the workflow's sigma-scaling factor of --model) on a
+                   fixed log scale (--vmin..--vmax; dark = certain, bright = uncertain)
   colorbar.png     the colour bar of that scale
   details/most_certain/, details/least_certain/
                    original_lr_patch_i.png, mean_pred_patch_i.png, heatmap_i.png
@@ -43,24 +44,53 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
-def _find_weights(name: str, scale: int | None, results: Path) -> Path:
-    pattern = f"*/*/x{scale}/{name}/weights.pt" if scale else f"*/*/x*/{name}/weights.pt"
-    found = sorted((results / "models").glob(pattern))
+def _candidates(name: str, scale: int | None, degradation: str | None,
+                results: Path) -> list[Path]:
+    """Weight files of workflow model ``name`` under ``results/models`` (layout
+    ``<train set>/<degradation>/x<scale>/<model>/weights.pt``) matching the filters."""
+    pattern = f"*/{degradation or '*'}/x{scale or '*'}/{name}/weights.pt"
+    return sorted((results / "models").glob(pattern))
+
+
+def _describe(path: Path) -> str:
+    """``--scale S --degradation D`` (and the training set) of a workflow weight file."""
+    train_set, degradation, scale = path.parts[-5], path.parts[-4], path.parts[-3][1:]
+    return f"--scale {scale} --degradation {degradation} (trained on {train_set}: {path})"
+
+
+def _find_weights(name: str, scale: int | None, degradation: str | None,
+                  results: Path) -> Path:
+    found = _candidates(name, scale, degradation, results)
     if not found:
+        others = _candidates(name, None, None, results)
+        if others:
+            listing = "; ".join(_describe(p) for p in others)
+            raise CLIError(f"--model {name!r}: no trained weights for the given --scale/"
+                           f"--degradation; trained: {listing}")
         raise CLIError(
             f"--model {name!r}: no trained weights under {results / 'models'} "
             f"(train it with the workflow, or give --weights FILE)"
         )
     if len(found) > 1:
-        listing = ", ".join(str(p) for p in found)
-        raise CLIError(f"--model {name!r} is ambiguous ({listing}); give --scale or --weights")
+        listing = "; ".join(_describe(p) for p in found)
+        raise CLIError(f"--model {name!r} matches {len(found)} trained models, pick one with "
+                       f"--scale/--degradation (or give --weights FILE): {listing}")
     return found[0]
 
 
+def _calibration_of(weights: Path, results: Path) -> Path | None:
+    """The workflow's sigma-scaling file of a weight file found under ``results``."""
+    degradation, scale, model = weights.parts[-4], weights.parts[-3], weights.parts[-2]
+    path = results / "calibration" / degradation / scale / f"{model}.json"
+    return path if path.is_file() else None
+
+
 def _load_model(args: argparse.Namespace):
+    """The model, and the sigma-scaling file the workflow fitted for it (if any)."""
     from sruq.checkpoint import load_trained
     from sruq.models import MODELS, build_model
 
+    calibration = None
     if args.weights is not None:
         if not args.weights.is_file():
             raise CLIError(f"--weights {args.weights}: no such file")
@@ -73,10 +103,12 @@ def _load_model(args: argparse.Namespace):
             raise CLIError(f"--model {args.model!r} needs --scale")
         model = build_model(args.model, args.scale)
     else:
-        model = load_trained(_find_weights(args.model, args.scale, args.results))
+        weights = _find_weights(args.model, args.scale, args.degradation, args.results)
+        model = load_trained(weights)
+        calibration = _calibration_of(weights, args.results)
     if args.scale is not None and model.scale != args.scale:
         raise CLIError(f"the model upscales x{model.scale}, not x{args.scale} (--scale)")
-    return model
+    return model, calibration
 
 
 def upscale(args: argparse.Namespace) -> Path:
@@ -97,26 +129,37 @@ def upscale(args: argparse.Namespace) -> Path:
     try:
         settings = MCSettings(samples=args.samples, mode=args.mode, vmin=args.vmin,
                               vmax=args.vmax, cmap=args.cmap, style=args.style,
-                              details=args.details)
+                              norm=args.norm, details=args.details)
     except ValueError as err:
         raise CLIError(str(err)) from None
+    if args.sigma_scale is not None and not args.sigma_scale > 0:
+        raise CLIError(f"--sigma-scale must be positive, got {args.sigma_scale}")
     out = args.out or Path("sruq-out") / args.image.stem
     with tqdm(total=3, desc=f"sruq upscale {args.image.name}", unit="step",
               disable=args.quiet) as bar:
         bar.set_postfix_str("loading model")
-        model = _load_model(args)
+        model, calibration = _load_model(args)
+        sigma_scale = args.sigma_scale
+        if sigma_scale is None:
+            from sruq.steps import read_sigma_scale
+
+            sigma_scale = read_sigma_scale(calibration)
         bar.update()
         bar.set_postfix_str(f"{settings.samples if model.has_dropout else 1} passes")
         device = pick_device(args.device)
         result, box = mc_image(model, lr, settings, args.seed, device)
         bar.update()
         bar.set_postfix_str(f"writing {out}")
-        write_image_outputs(out, lr, result, box, model.scale, settings)
+        write_image_outputs(out, lr, result, box, model.scale, settings,
+                            sigma_scale=sigma_scale)
         bar.update()
     return out
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sruq.predict import MCSettings
+
+    defaults = MCSettings()
     parser = argparse.ArgumentParser(
         prog="sruq", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sruq {__version__}")
@@ -132,7 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--weights", type=Path, metavar="FILE",
                        help="a weights.pt written by training")
     up.add_argument("--scale", type=int, choices=(2, 3, 4, 8), help="upscaling factor")
-    up.add_argument("--samples", type=int, default=40, help="MC samples T (default 40)")
+    up.add_argument("--degradation", metavar="NAME",
+                    help="with --model: the degradation preset the model was trained on "
+                         "(when the workflow trained it on several)")
+    up.add_argument("--samples", type=int, default=defaults.samples,
+                    help=f"MC samples T (default {defaults.samples})")
     up.add_argument("--mode", choices=("tiled", "patch", "whole"), default="tiled",
                     help="tiled: any size, blended tiles (default); patch: the ESRCNN seed's "
                          "64x64 patches of the centre crop; whole: one pass")
@@ -142,12 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="workflow results folder searched by --model (default results)")
     up.add_argument("--seed", type=int, default=0, help="seed of the dropout masks")
     up.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda...")
-    up.add_argument("--vmin", type=float, default=0.0, help="heatmap scale minimum (std)")
-    up.add_argument("--vmax", type=float, default=0.1, help="heatmap scale maximum (std)")
-    up.add_argument("--cmap", default="cool", help="matplotlib colormap (default cool)")
+    up.add_argument("--vmin", type=float, default=defaults.vmin,
+                    help=f"heatmap scale minimum (std, default {defaults.vmin})")
+    up.add_argument("--vmax", type=float, default=defaults.vmax,
+                    help=f"heatmap scale maximum (std, default {defaults.vmax})")
+    up.add_argument("--norm", choices=("log", "linear"), default=defaults.norm,
+                    help=f"heatmap scale (default {defaults.norm}; the ESRCNN seed's: "
+                         "--norm linear --vmin 0 --vmax 0.1 --cmap cool)")
+    up.add_argument("--cmap", default=defaults.cmap,
+                    help=f"matplotlib colormap (default {defaults.cmap})")
     up.add_argument("--style", choices=("cmap", "hsv"), default="cmap",
                     help="cmap, or the SRResBNN seed's HSV heatmap")
-    up.add_argument("--details", type=int, default=5,
+    up.add_argument("--sigma-scale", type=float, metavar="S",
+                    help="draw the heatmap of S x std (default: the factor the workflow "
+                         "fitted on its validation images for --model, else 1)")
+    up.add_argument("--details", type=int, default=defaults.details,
                     help="patches in details/most_certain and least_certain")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

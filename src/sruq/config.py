@@ -113,7 +113,7 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
     datasets = config.get("datasets", {})
     train_sets = [n for n, spec in datasets.items() if spec["role"] == "train"]
     for name, spec in config.get("models", {}).items():
-        check_model(name, spec, models, train_sets)
+        check_model(name, spec, models, train_sets, config.get("scales"))
     check_ensembles(config, known_methods | set(config.get("variants", [])), models)
     roles = {spec["role"] for spec in datasets.values()}
     if "test" not in roles:
@@ -142,7 +142,7 @@ def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
 
 
 def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
-                train_sets: list[str]) -> None:
+                train_sets: list[str], scales: list[int] | None = None) -> None:
     """A model entry: known architecture, building options, train/patch settings, data."""
     from sruq.train import PatchConfig, TrainConfig
 
@@ -151,6 +151,11 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
             f"config key 'models.{name}.arch': unknown architecture {spec['arch']!r} "
             f"(known: {', '.join(sorted(models))})"
         )
+    run_scales = scales if scales is not None else spec.get("scales", [])
+    for i, s in enumerate(spec.get("scales", [])):
+        if s not in run_scales:
+            raise ConfigError(f"config key 'models.{name}.scales.{i}': scale {s} is not one of "
+                              f"the run's scales ({', '.join(map(str, run_scales))})")
     train_on = spec.get("train_on")
     if train_on is None and not train_sets:
         raise ConfigError(f"config key 'models.{name}': no dataset has role 'train'")

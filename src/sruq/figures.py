@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -23,14 +22,11 @@ from matplotlib.patches import Rectangle
 from sruq.datasets import modcrop
 from sruq.io import atomic_path, read_image
 from sruq.tables import METRICS
-from sruq.uncertainty.heatmaps import CMAP, VMAX, VMIN
+from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale
 
 Box = tuple[int, int, int, int]
 """A crop as ``(top, left, height, width)`` in pixels."""
 
-STD_RANGE = (VMIN, VMAX)
-"""Default colour scale of the std maps: the one of :mod:`sruq.uncertainty.heatmaps`."""
-ERROR_RANGE = (0.0, 0.1)
 MAX_NAMED_IMAGES = 12
 """Up to this many images get their own colour and a legend entry in the spread plot."""
 
@@ -258,40 +254,24 @@ def _std_plane(std: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray
     return arr
 
 
-def _check_range(value: tuple[float, float], name: str) -> tuple[float, float]:
-    low, high = (float(v) for v in value)
-    if not low < high:
-        raise ValueError(f"{name} must be (vmin, vmax) with vmin < vmax, got {value}")
-    return low, high
-
-
-def _extend(values: list[np.ndarray], low: float, high: float) -> str:
-    """Colour-bar ends that show clipping: 'min', 'max', 'both' or 'neither'."""
-    below = any(bool((v < low).any()) for v in values)
-    above = any(bool((v > high).any()) for v in values)
-    return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
-        (below, above), "both")
-
-
 def heatmap_grid(
     hr: np.ndarray, predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
-    std_range: tuple[float, float] = STD_RANGE, error_range: tuple[float, float] = ERROR_RANGE,
-    std_cmap: str = CMAP, error_cmap: str = "inferno", box: Box | None = None,
-    title: str = "",
+    heatmap: HeatmapScale = DEFAULT_SCALE, sigma_scales: Mapping[str, float] | None = None,
+    box: Box | None = None, title: str = "",
 ) -> Figure:
     """One row per model: mean prediction, |error| against HR and the per-pixel std.
 
     ``predictions`` maps a model to ``(mean, std)``: the mean prediction (uint8 or float in
     [0, 1], ``(H, W[, C])``) and its std map (``(H, W)``, ``(C, H, W)`` or ``(H, W, C)``,
-    intensity units).  Colour channels are averaged for |error| and std.  Both maps use
-    fixed colour scales shared by every row (``error_range``, ``std_range``) so rows and
-    figures compare; an arrow end on a colour bar means values beyond it were clipped.
-    ``box`` crops every panel.
+    intensity units).  Colour channels are averaged for |error| and std.  The std of a model
+    is shown times its ``sigma_scales`` factor (sigma scaling fitted on validation images;
+    default 1), and both maps use the one colour scale ``heatmap`` shared by every row, so a
+    reader compares the predicted std with the error it predicts; an arrow end on the
+    colour bar means values beyond it were clipped.  ``box`` crops every panel.
     """
     if not predictions:
         raise ValueError("predictions is empty: no model to show")
-    std_low, std_high = _check_range(std_range, "std_range")
-    err_low, err_high = _check_range(error_range, "error_range")
+    factors = dict(sigma_scales or {})
     reference = _unit_float(hr, "hr")
     shape = reference.shape[:2]
     top, left, height, width = _check_box(box or (0, 0, *shape), reference.shape)
@@ -302,33 +282,31 @@ def heatmap_grid(
         if pred.shape[:2] != shape:
             raise ValueError(f"mean of {model!r} is {pred.shape[:2]}, HR is {shape}")
         error = np.abs(pred - reference).mean(axis=2)
+        factor = float(factors.get(model, 1.0))
         rows.append((model, pred[window], error[window],
-                     _std_plane(std, shape, f"std of {model!r}")[window]))
+                     factor * _std_plane(std, shape, f"std of {model!r}")[window], factor))
     aspect = width / height
     panel = 2.6
     fig = Figure(figsize=(3 * panel * max(aspect, 0.6), panel * len(rows) + 1.4),
                  layout="constrained")
     axes = fig.subplots(len(rows), 3, squeeze=False)
-    err_norm, std_norm = Normalize(err_low, err_high), Normalize(std_low, std_high)
-    for r, (model, pred, error, std) in enumerate(rows):
+    norm, cmap = heatmap.normalize(), heatmap.colormap()
+    for r, (model, pred, error, std, factor) in enumerate(rows):
         ax_mean, ax_err, ax_std = axes[r]
         _show(ax_mean, np.clip(np.floor(pred * 255 + 0.5), 0, 255).astype(np.uint8))
-        ax_err.imshow(error, cmap=error_cmap, norm=err_norm, interpolation="nearest")
-        ax_std.imshow(std, cmap=std_cmap, norm=std_norm, interpolation="nearest")
+        ax_err.imshow(error, cmap=cmap, norm=norm, interpolation="nearest")
+        ax_std.imshow(std, cmap=cmap, norm=norm, interpolation="nearest")
         for ax in (ax_err, ax_std):
             ax.set_xticks([])
             ax.set_yticks([])
         ax_mean.set_ylabel(model, fontsize=11)
         ax_mean.set_title("mean prediction", fontsize=9)
-        ax_err.set_title(f"|error|, image mean {error.mean():.4f}", fontsize=9)
-        ax_std.set_title(f"std, image mean {std.mean():.4f}", fontsize=9)
-    for col, norm, cmap, label, values in (
-        (1, err_norm, error_cmap, "|error| (0..1 intensity)", [r[2] for r in rows]),
-        (2, std_norm, std_cmap, "per-pixel std (0..1 intensity)", [r[3] for r in rows]),
-    ):
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[:, col]),
-                     location="bottom", shrink=0.9, aspect=25, label=label,
-                     extend=_extend(values, norm.vmin, norm.vmax))
+        ax_err.set_title(f"|error|, mean {error.mean():.4f}", fontsize=9)
+        scaled = f"std x {factor:.3g} (sigma-scaled)" if factor != 1.0 else "std"
+        ax_std.set_title(f"{scaled}, mean {std.mean():.4f}", fontsize=8)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[:, 1:].ravel()),
+                 location="bottom", shrink=0.6, aspect=30, extend=heatmap.extend(),
+                 label=f"|error| and per-pixel std (0..1 intensity, {heatmap.norm} scale)")
     if title:
         fig.suptitle(title)
     return fig

@@ -13,12 +13,34 @@ import numpy as np
 from scipy.ndimage import correlate1d
 
 CHANNELS = ("y", "rgb")
+LUMA_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+"""BT.601 weights of R, G, B in Y (MATLAB ``rgb2ycbcr``; Y = 16 + weights . RGB on 0..255)."""
 
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
     """BT.601 luma of an RGB image on the 0..255 scale, as MATLAB ``rgb2ycbcr`` (float)."""
     rgb = np.asarray(image, dtype=np.float64)
     return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+
+
+def metric_plane(values: np.ndarray, crop: int, channel: str = "y") -> np.ndarray:
+    """A difference-like map (an error or a std, ``(H, W)`` or ``(H, W, C)``) on the channel
+    the metrics use: ``crop`` border pixels removed; RGB maps become the luma weighting of
+    their channels (no offset: exact for a signed error, an upper bound for a std, reached
+    when the channels move together) unless ``channel`` is ``rgb``; one channel stays as is.
+    Returns float64 ``(H', W')`` or, for ``rgb``, ``(H', W', C)``."""
+    if channel not in CHANNELS:
+        raise ValueError(f"metric channel must be one of {CHANNELS}, got {channel!r}")
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if crop < 0 or 2 * crop >= min(arr.shape[:2]):
+        raise ValueError(f"cannot crop {crop} border pixels from a {arr.shape[:2]} map")
+    if crop:
+        arr = arr[crop:-crop, crop:-crop]
+    if arr.shape[2] == 1:
+        return arr[:, :, 0]
+    return arr @ LUMA_WEIGHTS if channel == "y" else arr
 
 
 def _prepare(sr: np.ndarray, hr: np.ndarray, crop: int, channel: str) -> tuple[np.ndarray, ...]:

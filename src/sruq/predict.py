@@ -19,35 +19,57 @@ import torch
 from sruq.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sruq.imresize import imresize
 from sruq.io import to_tensor, write_image
+from sruq.metrics import metric_plane
 from sruq.models.base import SRModel
 from sruq.uncertainty import (
+    HeatmapScale,
     MCResult,
     Tiling,
+    heatmaps,
     predict_image,
     save_colorbar,
     save_details,
     save_heatmap,
     save_outputs,
-    uncertainty_metrics,
 )
-from sruq.uncertainty.mc import eval_mode
+from sruq.uncertainty.mc import DEFAULT_SAMPLES, eval_mode
+
+MODES = ("tiled", "patch", "whole")
 
 
 @dataclass(frozen=True)
 class MCSettings:
-    """The ``mc:`` section of the config (documented in the config schema)."""
+    """The ``mc:`` section of the config (documented in the config schema); the
+    constructor checks every field, so a bad option fails before any inference."""
 
-    samples: int = 40
+    samples: int = DEFAULT_SAMPLES
     mode: str = "tiled"
     tile: int = 256
     overlap: int = 32
     max_batch: int | None = None
-    vmin: float = 0.0
-    vmax: float = 0.1
-    cmap: str = "cool"
+    vmin: float = heatmaps.VMIN
+    vmax: float = heatmaps.VMAX
+    cmap: str = heatmaps.CMAP
     style: str = "cmap"
+    norm: str = heatmaps.NORM
     details: int = 5
     detail_patch: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "tile", "detail_patch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("overlap", "details"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.max_batch is not None and (not isinstance(self.max_batch, int)
+                                           or self.max_batch < 1):
+            raise ValueError(f"max_batch must be a positive integer, got {self.max_batch!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        self.heatmap  # noqa: B018 - checks vmin, vmax, cmap, style and norm
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> MCSettings:
@@ -60,6 +82,11 @@ class MCSettings:
     @property
     def tiling(self) -> Tiling:
         return Tiling(tile=self.tile, overlap=self.overlap)
+
+    @property
+    def heatmap(self) -> HeatmapScale:
+        """The one colour scale of every heatmap of a run."""
+        return HeatmapScale(self.vmin, self.vmax, self.cmap, self.style, self.norm)
 
 
 Predictor = Callable[[torch.Tensor], tuple[MCResult, tuple[int, int, int, int]]]
@@ -164,13 +191,14 @@ def prediction(result: MCResult) -> torch.Tensor:
 def write_image_outputs(
     out_dir: Path, lr: np.ndarray, result: MCResult, box: tuple[int, int, int, int],
     scale: int, settings: MCSettings, hr: np.ndarray | None = None,
+    sigma_scale: float = 1.0,
 ) -> None:
     """Write the ESRCNN seed's output set for one image into ``out_dir``.
 
     Files: ``lr_input.png`` (the LR region used), ``one_pass.png``, ``mc_mean.png``,
-    ``std.npy`` (float32 ``(H, W, C)``), ``error.npy`` (``|mc_mean - hr|``, with HR),
-    ``heatmap.png`` of the std on the fixed scale, ``colorbar.png`` and
-    ``details/{most,least}_certain/`` (patches ranked by mean std).
+    ``std.npy`` (float32 ``(H, W, C)``, as sampled), ``error.npy`` (``mc_mean - hr``, float,
+    signed, with HR), ``heatmap.png`` of ``sigma_scale * std`` on the run's fixed scale,
+    ``colorbar.png`` and ``details/{most,least}_certain/`` (patches ranked by mean std).
     """
     out_dir = Path(out_dir)
     top, left, h, w = box
@@ -184,27 +212,31 @@ def write_image_outputs(
             raise ValueError(f"HR has {hr_t.shape[0]} channels, the prediction "
                              f"{result.mean.shape[0]}")
     save_outputs(out_dir, result, hr_t)
-    heat = dict(vmin=settings.vmin, vmax=settings.vmax, cmap=settings.cmap, style=settings.style)
-    save_heatmap(out_dir / "heatmap.png", result.std, **heat)
-    save_colorbar(out_dir / "colorbar.png", **heat)
+    shown = result.std * sigma_scale
+    label = "per-pixel std" if sigma_scale == 1.0 else f"per-pixel std x {sigma_scale:.3g}"
+    save_heatmap(out_dir / "heatmap.png", shown, settings.heatmap)
+    save_colorbar(out_dir / "colorbar.png", settings.heatmap, label)
     patch = max(scale, settings.detail_patch - settings.detail_patch % scale)
-    if min(result.std.shape[-2:]) >= patch:
-        save_details(out_dir / "details", to_tensor(lr_crop)[0], result.mean, result.std, scale,
-                     patch=patch, count=settings.details, **heat)
+    if settings.details and min(result.std.shape[-2:]) >= patch:
+        save_details(out_dir / "details", to_tensor(lr_crop)[0], result.mean, shown, scale,
+                     patch=patch, count=settings.details, heatmap=settings.heatmap)
 
 
-def image_uncertainty(mean_png: Path, std_npy: Path, hr: np.ndarray,
-                      sigma_scale: float | None = None) -> dict[str, float]:
-    """Uncertainty-quality metrics of one image from its written outputs.
+def uncertainty_planes(error_npy: Path, std_npy: Path, crop: int, channel: str = "y",
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``(error, std)`` of one image's written outputs on the metric channel, border
+    cropped, same shape (a one-channel std is compared with the luma of an RGB error)."""
+    error = metric_plane(np.load(error_npy, allow_pickle=False), crop, channel)
+    std = metric_plane(np.load(std_npy, allow_pickle=False), crop, channel)
+    if std.shape != error.shape:
+        std = np.broadcast_to(std[..., None] if std.ndim < error.ndim else std, error.shape)
+    return error, std
 
-    The error is that of the reported 8-bit MC mean; a one-channel (luma) std is compared
-    with the error of every colour channel.
-    """
-    from sruq.io import read_image
 
-    mean = read_image(mean_png).astype(np.float64) / 255.0
-    target = hr.astype(np.float64) / 255.0
-    std = np.load(std_npy, allow_pickle=False).astype(np.float64)
-    if std.shape != mean.shape:
-        std = np.broadcast_to(std, mean.shape)
-    return uncertainty_metrics(mean, std, target, sigma_scale=sigma_scale)
+def read_uncertainty_folder(unc_dir: Path, crop: int, channel: str = "y",
+                            ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(image name, error, std)`` for every image of an uncertainty folder that has an
+    ``error.npy`` (the reader of the MC outputs for metrics, calibration and figures)."""
+    folders = sorted(p for p in Path(unc_dir).iterdir() if (p / "error.npy").is_file())
+    return [(f.name, *uncertainty_planes(f / "error.npy", f / "std.npy", crop, channel))
+            for f in folders]

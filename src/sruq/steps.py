@@ -78,11 +78,12 @@ def train(
 def _uncertain_folder(
     predict: Callable[[str, np.ndarray], tuple[MCResult, Box]], scale: int,
     lr_dir: Path, sr_dir: Path, unc_dir: Path, settings: MCSettings, hr_dir: Path | None,
-    desc: str, progress: bool = True,
+    desc: str, progress: bool = True, sigma_scale: float = 1.0,
 ) -> None:
     """Run ``predict(image name, uint8 LR) -> (MCResult, LR box)`` on every image of
     ``lr_dir``: ``sr_dir/<image>.png`` gets what the method reports (the mean, or the one
-    pass of a single-sample result), ``unc_dir/<image>/`` the ESRCNN seed's output set."""
+    pass of a single-sample result), ``unc_dir/<image>/`` the ESRCNN seed's output set
+    (heatmaps of ``sigma_scale`` x std)."""
     from tqdm import tqdm
 
     from sruq.io import atomic_dir, to_uint8, write_image
@@ -97,13 +98,14 @@ def _uncertain_folder(
                 hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
             result, box = predict(path.stem, lr)
             write_image(sr_tmp / f"{path.stem}.png", to_uint8(prediction(result)))
-            write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr)
+            write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr,
+                                sigma_scale)
 
 
 def infer(
     weights: Path, lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
     seed: int, hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
-    progress: bool = True,
+    progress: bool = True, sigma_scale: float = 1.0,
 ) -> None:
     """Super-resolve an LR folder with a trained model, with MC-dropout uncertainty.
 
@@ -128,13 +130,13 @@ def infer(
         return mc_image(model, lr, settings, int(image_rng.integers(2**31)), dev)
 
     _uncertain_folder(predict, model.scale, lr_dir, sr_dir, unc_dir, settings, hr_dir,
-                      "MC inference", progress)
+                      "MC inference", progress, sigma_scale)
 
 
 def deep_ensemble(
     weights: Sequence[Path], lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
     hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
-    progress: bool = True,
+    progress: bool = True, sigma_scale: float = 1.0,
 ) -> None:
     """Super-resolve an LR folder with a deep ensemble of trained models: ``sr_dir`` gets
     the members' mean, ``unc_dir/<image>/`` the output set with their spread as the std."""
@@ -150,61 +152,106 @@ def deep_ensemble(
     dev = pick_device(device)
     members = [load_trained(path, dev) for path in weights]
     _uncertain_folder(lambda _, lr: ensemble_image(members, lr, dev), members[0].scale, lr_dir,
-                      sr_dir, unc_dir, settings, hr_dir, "deep ensemble", progress)
+                      sr_dir, unc_dir, settings, hr_dir, "deep ensemble", progress, sigma_scale)
 
 
-def sigma_scale(unc_dirs: Sequence[Path]) -> float:
-    """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``)."""
-    import numpy as np
-
+def calibrate_sigma(unc_dirs: Sequence[Path], scale: int, channel: str = "y",
+                crop: int | None = None) -> float:
+    """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``), on
+    the channel and border crop of the metrics (``crop`` default: ``scale``)."""
+    from sruq.predict import read_uncertainty_folder
     from sruq.uncertainty import fit_sigma_scale
 
     errors, stds = [], []
     for folder in unc_dirs:
-        for image in sorted(p for p in Path(folder).iterdir() if (p / "error.npy").is_file()):
-            error = np.load(image / "error.npy", allow_pickle=False)
-            std = np.load(image / "std.npy", allow_pickle=False)
+        for _, error, std in read_uncertainty_folder(folder, _crop(crop, scale), channel):
             errors.append(error)
-            stds.append(np.broadcast_to(std, error.shape))
+            stds.append(std)
     if not errors:
         return 1.0
     return fit_sigma_scale(errors, stds)
 
 
+def read_sigma_scale(path: Path | str | None) -> float:
+    """The factor in a calibration file written by the ``calibrate`` rule (1 without one)."""
+    import json
+
+    if path is None:
+        return 1.0
+    return float(json.loads(Path(path).read_text(encoding="utf-8"))["sigma_scale"])
+
+
+def _crop(crop: int | None, scale: int) -> int:
+    return scale if crop is None else int(crop)
+
+
 def uncertainty_table(
-    unc_dir: Path, hr_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
-    scale_factor: float | None = None,
+    unc_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
+    scale_factor: float | None = None, channel: str = "y", crop: int | None = None,
 ):
-    """Per-image uncertainty metrics of one method's outputs (a DataFrame)."""
+    """Per-image uncertainty metrics of one method's outputs (a DataFrame), on the channel
+    and border crop of the PSNR (``crop`` default: ``scale``)."""
     import pandas as pd
 
-    from sruq.predict import image_uncertainty
+    from sruq.predict import read_uncertainty_folder
+    from sruq.uncertainty import uncertainty_metrics
 
     rows = []
-    for image in sorted(p for p in Path(unc_dir).iterdir() if p.is_dir()):
-        hr = modcrop(read_image(Path(hr_dir) / f"{image.name}.png"), scale)
-        metrics = image_uncertainty(image / "mc_mean.png", image / "std.npy", hr, scale_factor)
+    for name, error, std in read_uncertainty_folder(unc_dir, _crop(crop, scale), channel):
+        metrics = uncertainty_metrics(std, error, sigma_scale=scale_factor)
         rows.append({"dataset": dataset, "degradation": degradation, "scale": scale,
-                     "method": method, "image": image.name, **metrics})
+                     "method": method, "image": name, **metrics})
     return pd.DataFrame(rows)
 
 
 def result_figures(
-    per_image_csv: Path, hr_dir: Path, sr_dirs: Mapping[str, Path],
-    unc_dirs: Mapping[str, Path], out_dir: Path, *, dataset: str, scale: int,
-    degradation: str, mc: Mapping[str, Any], image: str | None = None,
+    per_image_csv: Path, hr_dir: Path, sr_dirs: Mapping[str, Path], out_dir: Path, *,
+    dataset: str, scale: int, degradation: str, image: str | None = None,
 ) -> list[Path]:
-    """The figures of one dataset x scale x degradation (PNG + PDF each).
-
-    ``metrics`` (per-image spread), ``comparison`` (zoomed crops of ``image``, default the
-    first test image) and, with MC models, ``heatmaps``, ``sparsification`` and
-    ``reliability``.
-    """
-    import numpy as np
+    """``metrics`` (per-image spread) and ``comparison`` (zoomed crops of ``image``, default
+    the first test image) of one dataset x scale x degradation (PNG + PDF each)."""
     import pandas as pd
 
-    from sruq.figures import comparison_figure, heatmap_figure, metric_spread, save_figure
-    from sruq.predict import MCSettings
+    from sruq.figures import comparison_figure, metric_spread, save_figure
+
+    out_dir = Path(out_dir)
+    per_image = pd.read_csv(per_image_csv, dtype={"image": str})
+    hr_path = _figure_image(hr_dir, dataset, image)
+    written = save_figure(metric_spread(per_image, dataset, scale, degradation),
+                          out_dir / "metrics")
+    sr = {method: Path(folder) / hr_path.name for method, folder in sr_dirs.items()}
+    written += save_figure(
+        comparison_figure(per_image, hr_path, sr, dataset=dataset, scale=scale,
+                          degradation=degradation, image=hr_path.stem),
+        out_dir / "comparison",
+    )
+    return written
+
+
+def _figure_image(hr_dir: Path, dataset: str, image: str | None) -> Path:
+    """The HR file of the image a figure shows (default: the dataset's first)."""
+    names = [p.stem for p in list_images(Path(hr_dir))]
+    image = image if image is not None else names[0]
+    if image not in names:
+        raise ValueError(f"figures.image: {image!r} is not an image of {dataset}")
+    return Path(hr_dir) / f"{image}.png"
+
+
+def uncertainty_figures(
+    hr_dir: Path, unc_dirs: Mapping[str, Path], out_dir: Path, *, dataset: str, scale: int,
+    degradation: str, mc: Mapping[str, Any], sigma_scales: Mapping[str, float] | None = None,
+    channel: str = "y", crop: int | None = None, image: str | None = None,
+) -> list[Path]:
+    """``heatmaps`` (of ``image``, default the first test image), ``sparsification`` and
+    ``reliability`` of the uncertainty sources of one dataset x scale x degradation.
+
+    The heatmaps show each source's std times its ``sigma_scales`` factor on the run's one
+    colour scale (``mc``), beside its |error| on the same scale; the curves pool every
+    pixel of every test image (on the metrics' channel and border crop)."""
+    import numpy as np
+
+    from sruq.figures import heatmap_figure, save_figure
+    from sruq.predict import MCSettings, read_uncertainty_folder
     from sruq.uncertainty import (
         plot_reliability,
         plot_sparsification,
@@ -213,42 +260,25 @@ def result_figures(
     )
 
     out_dir = Path(out_dir)
-    per_image = pd.read_csv(per_image_csv, dtype={"image": str})
-    names = [p.stem for p in list_images(Path(hr_dir))]
-    image = image if image is not None else names[0]
-    if image not in names:
-        raise ValueError(f"figures.image: {image!r} is not an image of {dataset}")
-    hr_path = Path(hr_dir) / f"{image}.png"
-    written = save_figure(metric_spread(per_image, dataset, scale, degradation),
-                          out_dir / "metrics")
-    sr = {method: Path(folder) / f"{image}.png" for method, folder in sr_dirs.items()}
-    written += save_figure(
-        comparison_figure(per_image, hr_path, sr, dataset=dataset, scale=scale,
-                          degradation=degradation, image=image),
-        out_dir / "comparison",
-    )
-    if not unc_dirs:
-        return written
+    hr_path = _figure_image(hr_dir, dataset, image)
+    factors = dict(sigma_scales or {})
     settings = MCSettings.from_config(mc)
-    predictions = {m: (Path(d) / image / "mc_mean.png", Path(d) / image / "std.npy")
+    predictions = {m: (Path(d) / hr_path.stem / "mc_mean.png", Path(d) / hr_path.stem / "std.npy")
                    for m, d in unc_dirs.items()}
-    written += save_figure(
-        heatmap_figure(hr_path, scale, predictions, std_range=(settings.vmin, settings.vmax),
-                       std_cmap=settings.cmap,
-                       title=f"{image}: {dataset} x{scale}, {degradation}"),
+    written = save_figure(
+        heatmap_figure(hr_path, scale, predictions, heatmap=settings.heatmap,
+                       sigma_scales=factors,
+                       title=f"{hr_path.stem}: {dataset} x{scale}, {degradation}"),
         out_dir / "heatmaps",
     )
     curves, reliability = {}, {}
     for model, folder in unc_dirs.items():
-        stds, errors = [], []
-        for name in names:
-            error = np.load(Path(folder) / name / "error.npy", allow_pickle=False)
-            std = np.load(Path(folder) / name / "std.npy", allow_pickle=False)
-            errors.append(error.ravel())
-            stds.append(np.broadcast_to(std, error.shape).ravel())
-        std_all, error_all = np.concatenate(stds), np.concatenate(errors)
+        planes = read_uncertainty_folder(folder, _crop(crop, scale), channel)
+        std_all = np.concatenate([std.ravel() for _, _, std in planes])
+        error_all = np.concatenate([error.ravel() for _, error, _ in planes])
         curves[model] = sparsification_curves(std_all, error_all)
-        reliability[model] = reliability_diagram_data(std_all, error_all)
+        reliability[model] = reliability_diagram_data(std_all, error_all,
+                                                      sigma_scale=factors.get(model, 1.0))
     written += plot_sparsification(curves, out_dir / "sparsification")
     written += plot_reliability(reliability, out_dir / "reliability")
     return written
@@ -275,7 +305,7 @@ def upscale_method(
     method: str, scale: int, lr_dir: Path, sr_dir: Path, *, preset: Mapping[str, Any],
     classical: Mapping[str, Any], weights: Path | None = None, dictionary: Path | None = None,
     device: str = "auto", unc_dir: Path | None = None, hr_dir: Path | None = None,
-    mc: Mapping[str, Any] | None = None,
+    mc: Mapping[str, Any] | None = None, sigma_scale: float = 1.0,
 ) -> None:
     """Super-resolve a folder with any non-MC method; ``+x8`` also writes its spread."""
     from sruq.inference import pick_device, upscale_folder
@@ -292,4 +322,4 @@ def upscale_method(
         raise ValueError(f"method {method!r} writes an uncertainty folder: give unc_dir")
     settings = MCSettings.from_config(mc)
     _uncertain_folder(lambda _, lr: self_ensemble_image(model, lr, dev), scale, lr_dir, sr_dir,
-                      unc_dir, settings, hr_dir, "x8")
+                      unc_dir, settings, hr_dir, "x8", sigma_scale=sigma_scale)

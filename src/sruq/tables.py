@@ -53,6 +53,7 @@ METRICS: dict[str, Metric] = {
     "uce": Metric("UCE", False, 4),
     "uce_scaled": Metric("UCE (scaled)", False, 4),
     "nll": Metric("NLL", False, 3),
+    "nll_scaled": Metric("NLL (scaled)", False, 3),
 }
 """Metrics the comparison tables show, in column order; other columns stay in the CSVs."""
 

@@ -38,16 +38,44 @@ VARIANTS = config["variants"]
 X8_VARIANTS = [v for v in VARIANTS if split_method(v)[1] == "x8"]
 ENSEMBLES = config["ensembles"]
 METHODS = BASELINES + list(MODELS_CFG) + CLASSICAL + VARIANTS + list(ENSEMBLES)
-# methods run by the `upscale` rule (no MC dropout); trained models go through `infer_model`
-SIMPLE_METHODS = BASELINES + CLASSICAL + [v for v in VARIANTS if v not in X8_VARIANTS]
-# networks with dropout get MC outputs; they, the x8 variants and the deep ensembles get
-# uncertainty metrics
+# trained networks with dropout get MC outputs (rule infer_model); the others run once,
+# like every other method without uncertainty (rule upscale)
 MC_MODELS = [
     name
     for name, spec in MODELS_CFG.items()
     if build_model(spec["arch"], 2, **spec["kwargs"]).has_dropout
 ]
+# methods run by the `upscale` rule: no uncertainty outputs
+SIMPLE_METHODS = (
+    BASELINES
+    + [m for m in MODELS_CFG if m not in MC_MODELS]
+    + CLASSICAL
+    + [v for v in VARIANTS if v not in X8_VARIANTS]
+)
+# MC-dropout models, x8 variants and deep ensembles are the uncertainty sources
 UNCERTAIN_METHODS = MC_MODELS + X8_VARIANTS + list(ENSEMBLES)
+METRICS_CFG = config["metrics"]
+
+
+def model_scales(model):
+    """The scales a trained model of the config is trained and evaluated at."""
+    return MODELS_CFG[model].get("scales", config["scales"])
+
+
+def runs_at(method, scale):
+    """Whether a method of the config has results at ``scale``: a trained model (or a
+    variant of it) at its own scales, a deep ensemble where all its members are."""
+    base = split_method(method)[0]
+    if base in MODELS_CFG:
+        return int(scale) in model_scales(base)
+    if method in ENSEMBLES:
+        return all(int(scale) in model_scales(m) for m in ENSEMBLES[method])
+    return True
+
+
+def methods_at(scale, methods=None):
+    """The methods (default: all of the config) that have results at ``scale``."""
+    return [m for m in (METHODS if methods is None else methods) if runs_at(m, scale)]
 
 
 wildcard_constraints:
@@ -61,14 +89,16 @@ wildcard_constraints:
 COMBOS = dict(
     dataset=TEST_SETS, degradation=config["degradations"], scale=config["scales"]
 )
-METRIC_FILES = expand(
-    "results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv", **COMBOS, method=METHODS
-)
-UNCERTAINTY_FILES = expand(
-    "results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv",
-    **COMBOS,
-    method=UNCERTAIN_METHODS,
-)
+METRIC_FILES = [
+    f"results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv"
+    for dataset, degradation, scale in itertools.product(*COMBOS.values())
+    for method in methods_at(scale)
+]
+UNCERTAINTY_FILES = [
+    f"results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv"
+    for dataset, degradation, scale in itertools.product(*COMBOS.values())
+    for method in methods_at(scale, UNCERTAIN_METHODS)
+]
 TABLES = [
     str(p)
     for p in table_files(
@@ -76,12 +106,12 @@ TABLES = [
         itertools.product(TEST_SETS, config["scales"], config["degradations"]),
     )
 ]
-FIGURES = expand(
-    "results/figures/{dataset}_x{scale}_{degradation}/{name}.png",
-    **COMBOS,
-    name=["metrics", "comparison"]
-    + (["heatmaps", "sparsification", "reliability"] if UNCERTAIN_METHODS else []),
-) + (["results/figures/training_curves.png"] if MODELS_CFG else [])
+FIGURES = [
+    f"results/figures/{dataset}_x{scale}_{degradation}/{name}.png"
+    for dataset, degradation, scale in itertools.product(*COMBOS.values())
+    for name in ["metrics", "comparison"]
+    + (["heatmaps", "sparsification", "reliability"] if methods_at(scale, UNCERTAIN_METHODS) else [])
+] + (["results/figures/training_curves.png"] if MODELS_CFG else [])
 
 
 def source_record(wildcards):
@@ -126,6 +156,20 @@ def method_inputs(wildcards):
     if variant == "x8":
         inputs["hr"] = f"results/data/{w.dataset}/hr"
     return inputs
+
+
+def calibration_file(degradation, scale, method):
+    """The sigma-scaling factor of an uncertainty source, fitted on the validation images."""
+    return f"results/calibration/{degradation}/x{scale}/{method}.json"
+
+
+def heatmap_calibration(wildcards):
+    """Test-set heatmaps show the sigma-scaled std, so they wait for the factor fitted on
+    the validation images; on the validation images themselves the raw std is drawn."""
+    w = wildcards
+    if w.dataset in VALID_SETS:
+        return {}
+    return {"calibration": calibration_file(w.degradation, w.scale, w.method)}
 
 
 def calibration_inputs(wildcards):

@@ -23,6 +23,9 @@ rule calibrate:
         "results/calibration/{degradation}/x{scale}/{method}.json",
     log:
         "results/logs/calibrate/{degradation}/x{scale}/{method}.log",
+    params:
+        channel=METRICS_CFG["channel"],
+        crop=METRICS_CFG["crop_border"],
     localrule: True
     conda:
         "../../envs/metrics.yaml"
@@ -33,12 +36,14 @@ rule calibrate:
 rule uncertainty_metrics:
     input:
         uncertainty="results/uncertainty/{dataset}/{degradation}/x{scale}/{method}",
-        hr="results/data/{dataset}/hr",
         calibration="results/calibration/{degradation}/x{scale}/{method}.json",
     output:
         "results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv",
     log:
         "results/logs/uncertainty_metrics/{dataset}/{degradation}/x{scale}/{method}.log",
+    params:
+        channel=METRICS_CFG["channel"],
+        crop=METRICS_CFG["crop_border"],
     conda:
         "../../envs/metrics.yaml"
     script:

@@ -3,11 +3,8 @@ rule figures:
         per_image="results/tables/per_image.csv",
         hr="results/data/{dataset}/hr",
         sr=lambda w: expand(
-            f"results/sr/{w.dataset}/{w.degradation}/x{w.scale}/{{method}}", method=METHODS
-        ),
-        uncertainty=lambda w: expand(
-            f"results/uncertainty/{w.dataset}/{w.degradation}/x{w.scale}/{{method}}",
-            method=UNCERTAIN_METHODS,
+            f"results/sr/{w.dataset}/{w.degradation}/x{w.scale}/{{method}}",
+            method=methods_at(w.scale),
         ),
     output:
         metrics=report(
@@ -22,27 +19,57 @@ rule figures:
             subcategory="{dataset} x{scale} {degradation}",
             caption="../report/visual_comparison.rst",
         ),
-        uncertainty=[
-            report(
-                f"results/figures/{{dataset}}_x{{scale}}_{{degradation}}/{name}.png",
-                category="uncertainty",
-                subcategory="{dataset} x{scale} {degradation}",
-                caption=f"../report/{name}.rst",
-            )
-            for name in (
-                ["heatmaps", "sparsification", "reliability"] if UNCERTAIN_METHODS else []
-            )
-        ],
     log:
         "results/logs/figures/{dataset}_x{scale}_{degradation}.log",
     params:
-        methods=METHODS,
-        mc_models=UNCERTAIN_METHODS,
-        mc=config["mc"],
+        methods=lambda w: methods_at(w.scale),
     conda:
         "../../envs/report.yaml"
     script:
         "../scripts/figures.py"
+
+
+rule uncertainty_figures:
+    input:
+        hr="results/data/{dataset}/hr",
+        uncertainty=lambda w: expand(
+            f"results/uncertainty/{w.dataset}/{w.degradation}/x{w.scale}/{{method}}",
+            method=methods_at(w.scale, UNCERTAIN_METHODS),
+        ),
+        calibration=lambda w: [
+            calibration_file(w.degradation, w.scale, m)
+            for m in methods_at(w.scale, UNCERTAIN_METHODS)
+        ],
+    output:
+        heatmaps=report(
+            "results/figures/{dataset}_x{scale}_{degradation}/heatmaps.png",
+            category="uncertainty",
+            subcategory="{dataset} x{scale} {degradation}",
+            caption="../report/heatmaps.rst",
+        ),
+        sparsification=report(
+            "results/figures/{dataset}_x{scale}_{degradation}/sparsification.png",
+            category="uncertainty",
+            subcategory="{dataset} x{scale} {degradation}",
+            caption="../report/sparsification.rst",
+        ),
+        reliability=report(
+            "results/figures/{dataset}_x{scale}_{degradation}/reliability.png",
+            category="uncertainty",
+            subcategory="{dataset} x{scale} {degradation}",
+            caption="../report/reliability.rst",
+        ),
+    log:
+        "results/logs/uncertainty_figures/{dataset}_x{scale}_{degradation}.log",
+    params:
+        sources=lambda w: methods_at(w.scale, UNCERTAIN_METHODS),
+        mc=config["mc"],
+        channel=METRICS_CFG["channel"],
+        crop=METRICS_CFG["crop_border"],
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/uncertainty_figures.py"
 
 
 rule training_figure:
@@ -51,7 +78,7 @@ rule training_figure:
             f"{model_dir(m, deg, s)}/log.csv"
             for m in MODELS_CFG
             for deg in config["degradations"]
-            for s in config["scales"]
+            for s in model_scales(m)
         ],
     output:
         report(

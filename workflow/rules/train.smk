@@ -9,6 +9,7 @@ rule patches:
         spec=lambda w: MODELS_CFG[w.model],
         preset=lambda w: ALL_PRESETS[w.degradation],
         seed=config["seed"],
+    priority: 50  # trainings are the long jobs: start them first
     conda:
         "../../envs/degrade.yaml"
     script:
@@ -37,7 +38,8 @@ rule train:
         spec=lambda w: MODELS_CFG[w.model],
         seed=config["seed"],
         device=config["device"],
-    threads: 2
+    threads: 1
+    priority: 50
     resources:
         gpu=1,
         runtime=240,
@@ -58,7 +60,7 @@ rule sparse_dictionary:
     params:
         options=config["classical"]["sparse_coding"],
         seed=config["seed"],
-    threads: 2
+    threads: 1
     conda:
         "../../envs/train.yaml"
     script:

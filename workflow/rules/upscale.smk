@@ -21,6 +21,7 @@ rule upscale:
 rule self_ensemble:
     input:
         unpack(method_inputs),
+        unpack(heatmap_calibration),
         lr="results/data/{dataset}/{degradation}/x{scale}/lr",
     output:
         sr=directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
@@ -44,6 +45,7 @@ rule self_ensemble:
 
 rule infer_model:
     input:
+        unpack(heatmap_calibration),
         lr="results/data/{dataset}/{degradation}/x{scale}/lr",
         hr="results/data/{dataset}/hr",
         weights=weights_of,
@@ -53,12 +55,12 @@ rule infer_model:
     log:
         "results/logs/infer/{dataset}/{degradation}/x{scale}/{method}.log",
     wildcard_constraints:
-        method="|".join(MODELS_CFG) or "^$",
+        method="|".join(MC_MODELS) or "^$",
     params:
         mc=config["mc"],
         seed=config["seed"],
         device=config["device"],
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         runtime=120,
@@ -71,6 +73,7 @@ rule infer_model:
 
 rule deep_ensemble:
     input:
+        unpack(heatmap_calibration),
         lr="results/data/{dataset}/{degradation}/x{scale}/lr",
         hr="results/data/{dataset}/hr",
         weights=ensemble_weights,
@@ -84,7 +87,7 @@ rule deep_ensemble:
     params:
         mc=config["mc"],
         device=config["device"],
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         runtime=120,

@@ -3,10 +3,12 @@
 from pathlib import Path
 
 from sruq.io import write_json
-from sruq.steps import sigma_scale
+from sruq.steps import calibrate_sigma
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     folders = [Path(p) for p in snakemake.input]
-    write_json(snakemake.output[0], {"sigma_scale": sigma_scale(folders),
+    factor = calibrate_sigma(folders, int(snakemake.wildcards.scale),
+                             snakemake.params.channel, snakemake.params.crop)
+    write_json(snakemake.output[0], {"sigma_scale": factor,
                                      "fitted_on": [str(p) for p in folders]})

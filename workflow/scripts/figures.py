@@ -1,4 +1,4 @@
-"""Figures of one dataset x scale x degradation: spread, visual comparison, uncertainty."""
+"""Figures of one dataset x scale x degradation: per-image spread, visual comparison."""
 
 from pathlib import Path
 
@@ -10,11 +10,9 @@ with log_to(snakemake.log[0]):
     result_figures(
         Path(snakemake.input.per_image),
         Path(snakemake.input.hr),
-        dict(zip(snakemake.params.methods, map(Path, snakemake.input.sr))),
-        dict(zip(snakemake.params.mc_models, map(Path, snakemake.input.uncertainty))),
+        dict(zip(snakemake.params.methods, map(Path, snakemake.input.sr), strict=True)),
         Path(snakemake.output.metrics).parent,
         dataset=w.dataset,
         scale=int(w.scale),
         degradation=w.degradation,
-        mc=snakemake.params.mc,
     )

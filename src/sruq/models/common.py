@@ -140,14 +140,18 @@ class ResidualBlock(nn.Module):
 
 
 class HeadBodySR(SRModel):
-    """Feed-forward model ``body(head(x))``, optionally on the bicubic-enlarged input.
+    """Feed-forward model ``body(head(x))``, optionally on the bicubic-enlarged input, and
+    optionally residual (``input + body(head(input))``, as VDSR: the network learns the
+    detail bicubic misses).
 
     ``head`` is the deterministic part before the first dropout layer (first convolution and
-    its activation), so it is the MC prefix; ``body`` begins with that dropout layer.
-    Subclasses call :meth:`_split` with their layer list and set ``pre_upsample``.
+    its activation), so it is the MC prefix (with the input, for a residual model); ``body``
+    begins with that dropout layer.  Subclasses call :meth:`_split` with their layer list
+    and set ``pre_upsample`` and ``residual``.
     """
 
     pre_upsample: bool = False
+    residual: bool = False
     head: nn.Sequential
     body: nn.Sequential
 
@@ -160,9 +164,14 @@ class HeadBodySR(SRModel):
         return bicubic_upsample(x, self.scale) if self.pre_upsample else x
 
     def mc_prefix(self, x: torch.Tensor) -> MCState:
-        return self.head(self._input(x))
+        inputs = self._input(x)
+        features = self.head(inputs)
+        return (features, inputs) if self.residual else features
 
     def mc_suffix(self, state: MCState) -> torch.Tensor:
+        if self.residual:
+            features, inputs = state
+            return inputs + self.body(features)
         assert isinstance(state, torch.Tensor)
         return self.body(state)
 
@@ -174,7 +183,10 @@ class ResidualTrunkSR(SRModel):
     """``tail(upsampler(dropout(trunk(h)) + h))`` with ``h = head(x)`` (SRResNet, EDSR).
 
     The MC prefix is ``(trunk(h), h)``: everything before the single dropout layer, which
-    sits after the trunk's last convolution and before the global skip.
+    sits after the trunk's last convolution and before the global skip.  With ``residual``
+    (not in the papers) the bicubic-enlarged input is added to the output (to the mean of a
+    heteroscedastic head), so the network learns only the detail bicubic misses and its
+    dropout perturbs only that detail; the prefix then also carries the enlarged input.
     """
 
     head: nn.Module
@@ -182,15 +194,24 @@ class ResidualTrunkSR(SRModel):
     dropout: nn.Module
     upsampler: nn.Module
     tail: nn.Module
+    residual: bool = False
 
     def mc_prefix(self, x: torch.Tensor) -> MCState:
         features = self.head(x)
+        if self.residual:
+            return self.trunk(features), features, bicubic_upsample(x, self.scale)
         return self.trunk(features), features
 
     def _decode(self, state: MCState) -> torch.Tensor:
         """Every output channel of the tail for a prefix state."""
-        trunk, head = state
-        return self.tail(self.upsampler(self.dropout(trunk) + head))
+        trunk, head = state[0], state[1]
+        out = self.tail(self.upsampler(self.dropout(trunk) + head))
+        if not self.residual:
+            return out
+        base = state[2]
+        mean = out[:, : base.shape[1]] + base
+        return torch.cat([mean, out[:, base.shape[1]:]], dim=1) if out.shape[1] > base.shape[1] \
+            else mean
 
     def mc_suffix(self, state: MCState) -> torch.Tensor:
         return self._decode(state)

@@ -39,8 +39,8 @@ class EDSRBaseline(ResidualTrunkSR):
 
     ``mean_shift`` subtracts the DIV2K mean colour for RGB input (0.5 per channel otherwise)
     and adds it back at the end.  ``dropout`` is the rate of an ``nn.Dropout2d`` before the
-    global skip, as in SRResBNN.  Small config: ``build_model("edsr-baseline", 2, n_blocks=1,
-    channels=8)``.
+    global skip, as in SRResBNN; ``residual`` adds the bicubic-enlarged input to the output.
+    Small config: ``build_model("edsr-baseline", 2, n_blocks=1, channels=8)``.
     """
 
     @record_init_kwargs
@@ -53,8 +53,10 @@ class EDSRBaseline(ResidualTrunkSR):
         res_scale: float = 1.0,
         mean_shift: bool = True,
         dropout: float = 0.0,
+        residual: bool = False,
     ) -> None:
         super().__init__(scale, in_channels)
+        self.residual = bool(residual)
         check_positive("n_blocks", n_blocks)
         check_positive("channels", channels)
         mean = DIV2K_RGB_MEAN if in_channels == 3 else (0.5,) * in_channels

@@ -41,8 +41,10 @@ class SRResNet(ResidualTrunkSR):
     one x3) -> 9x9 conv.  Scales 2, 3, 4, 8.
 
     ``dropout`` is the rate of the ``nn.Dropout2d`` before the global skip (0 here; SRResBNN
-    uses 0.2).  Registered as ``"srresnet"`` and as ``"srgan"``, the same generator: for
-    ``"srgan"`` the trainer adds :class:`sruq.models.Discriminator` and the adversarial loss.
+    uses 0.2); ``residual`` adds the bicubic-enlarged input to the output (see
+    :class:`~sruq.models.common.ResidualTrunkSR`).  Registered as ``"srresnet"`` and as
+    ``"srgan"``, the same generator: for ``"srgan"`` the trainer adds
+    :class:`sruq.models.Discriminator` and the adversarial loss.
     Small config for tests: ``build_model("srresnet", 4, n_blocks=1, channels=8)``.
     """
 
@@ -57,8 +59,10 @@ class SRResNet(ResidualTrunkSR):
         n_blocks: int = 16,
         channels: int = 64,
         dropout: float = 0.0,
+        residual: bool = False,
     ) -> None:
         super().__init__(scale, in_channels)
+        self.residual = bool(residual)
         check_positive("n_blocks", n_blocks)
         check_positive("channels", channels)
         self.head = nn.Sequential(conv(in_channels, channels, 9), nn.PReLU())
@@ -85,5 +89,6 @@ class SRResBNN(SRResNet):
         n_blocks: int = 16,
         channels: int = 64,
         dropout: float = 0.2,
+        residual: bool = False,
     ) -> None:
-        super().__init__(scale, in_channels, n_blocks, channels, dropout)
+        super().__init__(scale, in_channels, n_blocks, channels, dropout, residual)

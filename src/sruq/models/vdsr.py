@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from sruq.models.base import MCState
 from sruq.models.common import (
     HeadBodySR,
     check_dropout,
@@ -28,6 +26,7 @@ class VDSR(HeadBodySR):
     """
 
     pre_upsample = True
+    residual = True
 
     @record_init_kwargs
     def __init__(
@@ -48,11 +47,3 @@ class VDSR(HeadBodySR):
             check_dropout(dropout),
         )
         self._split([*hidden, conv(channels, in_channels, 3)])
-
-    def mc_prefix(self, x: torch.Tensor) -> MCState:
-        upsampled = self._input(x)
-        return self.head(upsampled), upsampled
-
-    def mc_suffix(self, state: MCState) -> torch.Tensor:
-        features, upsampled = state
-        return upsampled + self.body(features)

@@ -1,7 +1,15 @@
 """MC-dropout inference, uncertainty heatmaps and uncertainty-quality metrics."""
 
 from sruq.uncertainty.details import PatchScore, rank_patches, save_details, select_patches
-from sruq.uncertainty.heatmaps import heatmap_rgb, save_colorbar, save_heatmap, std_map
+from sruq.uncertainty.heatmaps import (
+    DEFAULT_SCALE,
+    SEED_SCALE,
+    HeatmapScale,
+    heatmap_rgb,
+    save_colorbar,
+    save_heatmap,
+    std_map,
+)
 from sruq.uncertainty.mc import MCResult, mc_naive, mc_predict
 from sruq.uncertainty.outputs import error_map, save_outputs
 from sruq.uncertainty.quality import (
@@ -23,7 +31,10 @@ from sruq.uncertainty.sources import DeepEnsembleSource, MCDropoutSource, Uncert
 from sruq.uncertainty.tiling import Box, Tiling, predict_image
 
 __all__ = [
+    "DEFAULT_SCALE",
+    "SEED_SCALE",
     "Box",
+    "HeatmapScale",
     "DeepEnsembleSource",
     "MCDropoutSource",
     "MCResult",

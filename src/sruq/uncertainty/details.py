@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from sruq.io import atomic_dir, to_uint8, write_image
-from sruq.uncertainty.heatmaps import CMAP, VMAX, VMIN, heatmap_rgb, std_map
+from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale, std_map
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,7 @@ def save_details(
     *,
     patch: int = 64,
     count: int = 5,
-    vmin: float = VMIN,
-    vmax: float = VMAX,
-    cmap: str = CMAP,
-    style: str = "cmap",
+    heatmap: HeatmapScale = DEFAULT_SCALE,
 ) -> dict[str, list[PatchScore]]:
     """Write ``out_dir/{most,least}_certain/{original_lr_patch,mean_pred_patch,heatmap}_i.png``.
 
@@ -88,6 +85,6 @@ def save_details(
                 write_image(tmp / group / f"mean_pred_patch_{rank}.png", to_uint8(mean[(..., *hr)]))
                 write_image(
                     tmp / group / f"heatmap_{rank}.png",
-                    heatmap_rgb(std[(..., *hr)], vmin, vmax, cmap, style),
+                    heatmap.rgb(std[(..., *hr)]),
                 )
     return chosen

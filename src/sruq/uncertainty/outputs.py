@@ -19,17 +19,18 @@ def hwc_float32(t: torch.Tensor) -> np.ndarray:
 
 
 def error_map(pred: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    """Per-pixel, per-channel absolute error ``|pred - hr|``."""
+    """Per-pixel, per-channel signed error ``pred - hr`` of the float prediction (the one
+    error every uncertainty metric, the calibration and the figures use)."""
     if pred.shape != hr.shape:
         raise ValueError(f"hr shape {tuple(hr.shape)} differs from prediction {tuple(pred.shape)}")
-    return (pred.float() - hr.float().to(pred.device)).abs()
+    return pred.float() - hr.float().to(pred.device)
 
 
 def save_outputs(
     out_dir: str | Path, result: MCResult, hr: torch.Tensor | None = None
 ) -> dict[str, Path]:
     """Write ``one_pass.png``, ``mc_mean.png`` (8-bit, clipped), ``std.npy`` and, with
-    ``hr`` (same shape as the prediction), ``error.npy`` = ``|mc_mean - hr|`` into
+    ``hr`` (same shape as the prediction), ``error.npy`` = ``mc_mean - hr`` (signed) into
     ``out_dir`` (plus ``aleatoric_std.npy`` for a heteroscedastic model); float maps are
     float32 ``(H, W, C)``.  Returns the written paths by file name."""
     out = Path(out_dir)

@@ -183,9 +183,8 @@ def _concat(values: ArrayLike | Iterable[ArrayLike]) -> np.ndarray:
 
 
 def uncertainty_metrics(
-    mean: ArrayLike,
     std: ArrayLike,
-    hr: ArrayLike,
+    error: ArrayLike,
     *,
     sigma_scale: float | None = None,
     bins: int = 15,
@@ -194,9 +193,9 @@ def uncertainty_metrics(
     seed: int = 0,
     var_floor: float = VAR_FLOOR,
 ) -> dict[str, float]:
-    """All per-image uncertainty-quality numbers: ``pearson``, ``spearman``, ``ause``,
-    ``uce``, ``nll``, and with ``sigma_scale`` also ``uce_scaled`` and ``nll_scaled``."""
-    error = _array(mean) - _array(hr)
+    """All per-image uncertainty-quality numbers of a std against the error (prediction -
+    HR): ``pearson``, ``spearman``, ``ause``, ``uce``, ``nll``, and with ``sigma_scale``
+    also ``uce_scaled`` and ``nll_scaled``."""
     s, error = _pair(std, error)
     metrics = {
         "pearson": pearson(s, error),

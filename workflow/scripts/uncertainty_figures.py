@@ -1,0 +1,24 @@
+"""Uncertainty figures of one dataset x scale x degradation: heatmaps, sparsification
+curves, reliability diagram."""
+
+from pathlib import Path
+
+from sruq.steps import read_sigma_scale, uncertainty_figures
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    w = snakemake.wildcards
+    sources = snakemake.params.sources
+    uncertainty_figures(
+        Path(snakemake.input.hr),
+        dict(zip(sources, map(Path, snakemake.input.uncertainty), strict=True)),
+        Path(snakemake.output.heatmaps).parent,
+        dataset=w.dataset,
+        scale=int(w.scale),
+        degradation=w.degradation,
+        mc=snakemake.params.mc,
+        sigma_scales={m: read_sigma_scale(path) for m, path in
+                      zip(sources, snakemake.input.calibration, strict=True)},
+        channel=snakemake.params.channel,
+        crop=snakemake.params.crop,
+    )
