@@ -225,6 +225,29 @@ def test_fetch_keeps_verified_file_without_network(server: ServerState, tmp_path
     assert len(server.requests) == 1
 
 
+def test_fetch_replaces_a_tampered_cached_file(server: ServerState, tmp_path: Path) -> None:
+    data = b"cached" * 10
+    server.files["/a.tar"] = data
+    dest = tmp_path / "a.tar"
+    fetch(server.url("/a.tar"), dest, sha(data), **FAST)
+    dest.write_bytes(b"tampered" + data[8:])
+    fetch(server.url("/a.tar"), dest, sha(data), **FAST)
+    assert dest.read_bytes() == data and len(server.requests) == 2
+
+
+def test_fetch_stale_part_is_refused_then_recovered(server: ServerState, tmp_path: Path) -> None:
+    data = make_tar(tmp_path / "src.tar", BENCH)
+    server.files["/a.tar"] = data
+    dest = tmp_path / "a.tar"
+    part = tmp_path / "a.tar.part"
+    part.write_bytes(b"\0" * (len(data) // 3))  # left by some other, older download
+    with pytest.raises(DownloadError, match="sha256 mismatch"):
+        fetch(server.url("/a.tar"), dest, sha(data), **FAST)
+    assert not part.exists() and not dest.exists()  # nothing unverified is kept
+    fetch(server.url("/a.tar"), dest, sha(data), **FAST)
+    assert dest.read_bytes() == data
+
+
 def test_fetch_progress_bar_goes_to_stderr(
     server: ServerState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

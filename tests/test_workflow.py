@@ -122,6 +122,17 @@ def test_readme_upscale_examples_run_after_the_workflow(tiny_run):
 
 
 @pytest.mark.slow
+def test_rule_logs_hold_plain_progress_lines(tiny_run):
+    log = (tiny_run / "results" / "logs" / "train" / "tiny-train" / "bicubic" / "x2"
+           / "esrcnn.log").read_text()
+    assert "\r" not in log and "it/s" not in log  # no tqdm redraws in a file
+    lines = [line for line in log.splitlines() if line.startswith("train esrcnn x2: ")]
+    assert lines and lines[-1].startswith("train esrcnn x2: 20/20 it (100%)")
+    assert "loss=" in lines[-1] and "elapsed" in lines[-1]
+    assert len(lines) <= 21  # one line every 5% at most
+
+
+@pytest.mark.slow
 def test_deterministic_networks_have_no_uncertainty_outputs(tiny_run):
     results = tiny_run / "results"
     assert (results / "sr" / "tiny-test" / "bicubic" / "x2" / "espcn" / "chelsea.png").is_file()

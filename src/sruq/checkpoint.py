@@ -53,14 +53,22 @@ def read_weights(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: no such weight file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not ours
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: not a sruq weight file ({first_line})") from None
+    except Exception:  # noqa: BLE001 - any unpickling failure means: not ours
+        # torch's own message may advise weights_only=False, which would run code from an
+        # untrusted file: say what the file is not instead
+        raise ValueError(f"{path}: not a sruq weight file (not a torch checkpoint that loads "
+                         "without running code)") from None
     if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
         raise ValueError(f"{path}: not a sruq weight file (no 'format': {WEIGHTS_FORMAT!r})")
     missing = [key for key in WEIGHTS_KEYS if key not in payload]
     if missing:
         raise ValueError(f"{path}: sruq weight file lacks {missing[0]!r}")
+    if not isinstance(payload["state_dict"], dict):
+        raise ValueError(f"{path}: sruq weight file has no state dict")
+    for key, value in payload["state_dict"].items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() \
+                and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{path}: weight {key!r} holds NaN or infinite values")
     return payload
 
 

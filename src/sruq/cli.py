@@ -10,7 +10,11 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 from sruq import __version__
@@ -97,28 +101,72 @@ def _load_model(args: argparse.Namespace):
         try:
             model = load_trained(args.weights)
         except (ValueError, RuntimeError, OSError) as err:
-            raise CLIError(f"--weights {args.weights}: {err}") from None
+            raise CLIError(f"--weights {err}") from None  # the message starts with the path
     elif args.model in MODELS and not MODELS[args.model].trainable:
         if args.scale is None:
             raise CLIError(f"--model {args.model!r} needs --scale")
         model = build_model(args.model, args.scale)
     else:
         weights = _find_weights(args.model, args.scale, args.degradation, args.results)
-        model = load_trained(weights)
+        try:
+            model = load_trained(weights)
+        except (ValueError, RuntimeError, OSError) as err:
+            raise CLIError(f"--model {args.model}: {err}") from None
         calibration = _calibration_of(weights, args.results)
     if args.scale is not None and model.scale != args.scale:
         raise CLIError(f"the model upscales x{model.scale}, not x{args.scale} (--scale)")
     return model, calibration
 
 
-def upscale(args: argparse.Namespace) -> Path:
-    """The ``upscale`` command; returns the output folder."""
-    from tqdm import tqdm
+# Option names of MCSettings fields, so a settings error names the option the user typed.
+OPTION_OF = {"samples": "--samples", "mode": "--mode", "vmin": "--vmin", "vmax": "--vmax",
+             "cmap": "--cmap", "style": "--style", "norm": "--norm", "details": "--details"}
 
+
+def _settings(args: argparse.Namespace):
+    from sruq.predict import MCSettings
+
+    try:
+        return MCSettings(samples=args.samples, mode=args.mode, vmin=args.vmin,
+                          vmax=args.vmax, cmap=args.cmap, style=args.style,
+                          norm=args.norm, details=args.details)
+    except ValueError as err:
+        field = str(err).split()[0]
+        option = next((o for f, o in OPTION_OF.items() if field in (f, f"a {f}")), None)
+        if option is None and "log scale" in str(err):
+            option = "--vmin"
+        raise CLIError(f"{option}: {err}" if option else str(err)) from None
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder (or not exist yet) in a place sruq can write to."""
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a folder")
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CLIError(f"--out {out}: cannot write in {ancestor}")
+
+
+def upscale(args: argparse.Namespace) -> Path:
+    """The ``upscale`` command; returns the output folder.
+
+    Every option, the output location, the image and the model are checked before any
+    computation; the outputs are written into a temporary folder beside ``--out`` and
+    moved into place at the end (:func:`sruq.predict.output_folder`), so a failed or
+    interrupted call leaves ``--out`` as it was.
+    """
     from sruq.inference import pick_device
     from sruq.io import ImageReadError, read_image
-    from sruq.predict import MCSettings, mc_image, write_image_outputs
+    from sruq.predict import check_finite, mc_image, output_folder, write_image_outputs
+    from sruq.progress import progress_bar
 
+    settings = _settings(args)
+    if args.sigma_scale is not None and not args.sigma_scale > 0:
+        raise CLIError(f"--sigma-scale must be positive, got {args.sigma_scale}")
+    out = args.out or Path("sruq-out") / args.image.stem
+    _check_out(out)
     try:
         lr = read_image(args.image)
     except ImageReadError as err:
@@ -126,32 +174,29 @@ def upscale(args: argparse.Namespace) -> Path:
     if args.mode == "patch" and min(lr.shape[:2]) < 64:
         raise CLIError(f"{args.image}: {lr.shape[0]}x{lr.shape[1]} pixels is smaller than one "
                        f"64x64 patch; use --mode tiled")
-    try:
-        settings = MCSettings(samples=args.samples, mode=args.mode, vmin=args.vmin,
-                              vmax=args.vmax, cmap=args.cmap, style=args.style,
-                              norm=args.norm, details=args.details)
-    except ValueError as err:
-        raise CLIError(str(err)) from None
-    if args.sigma_scale is not None and not args.sigma_scale > 0:
-        raise CLIError(f"--sigma-scale must be positive, got {args.sigma_scale}")
-    out = args.out or Path("sruq-out") / args.image.stem
-    with tqdm(total=3, desc=f"sruq upscale {args.image.name}", unit="step",
-              disable=args.quiet) as bar:
-        bar.set_postfix_str("loading model")
-        model, calibration = _load_model(args)
-        sigma_scale = args.sigma_scale
-        if sigma_scale is None:
-            from sruq.steps import read_sigma_scale
+    model, calibration = _load_model(args)
+    sigma_scale = args.sigma_scale
+    if sigma_scale is None:
+        from sruq.steps import read_sigma_scale
 
-            sigma_scale = read_sigma_scale(calibration)
-        bar.update()
+        sigma_scale = read_sigma_scale(calibration)
+    with progress_bar(total=2, desc=f"sruq upscale {args.image.name}", unit="step",
+                  disable=args.quiet) as bar:
         bar.set_postfix_str(f"{settings.samples if model.has_dropout else 1} passes")
         device = pick_device(args.device)
         result, box = mc_image(model, lr, settings, args.seed, device)
+        try:
+            check_finite(result, f"{args.image} through {args.weights or args.model}")
+        except ValueError as err:
+            raise CLIError(str(err)) from None
         bar.update()
         bar.set_postfix_str(f"writing {out}")
-        write_image_outputs(out, lr, result, box, model.scale, settings,
-                            sigma_scale=sigma_scale)
+        try:
+            with output_folder(out) as tmp:
+                write_image_outputs(tmp, lr, result, box, model.scale, settings,
+                                    sigma_scale=sigma_scale)
+        except OSError as err:
+            raise CLIError(f"--out {out}: {err.strerror or err}") from None
         bar.update()
     return out
 
@@ -206,16 +251,35 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--details", type=int, default=defaults.details,
                     help="patches in details/most_certain and least_certain")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.add_argument("--debug", action="store_true",
+                    help="on an unexpected error, print the full traceback")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; expected failures are one line ``sruq: error: ...`` (exit
+    status 2), an unexpected one also one line, with the traceback written to a file
+    (``--debug`` shows it instead)."""
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: temp folders go
     try:
         out = upscale(args)
     except CLIError as err:
         print(f"sruq: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("sruq: interrupted; --out was left as it was", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - reported in one line, traceback to a file
+        if args.debug:
+            raise
+        with tempfile.NamedTemporaryFile("w", prefix="sruq-traceback-", suffix=".txt",
+                                         delete=False) as fh:
+            traceback.print_exc(file=fh)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"sruq: error: unexpected {type(err).__name__}: {first} (traceback in "
+              f"{fh.name}; --debug prints it)", file=sys.stderr)
+        return 1
     print(out)
     return 0
 

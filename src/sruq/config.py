@@ -26,6 +26,36 @@ def _load_yaml(path: Path) -> Any:
         return yaml.safe_load(fh)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"{loader.name}:{key_node.start_mark.line + 1}: key {key!r} is "
+                              f"given twice (also on line {seen[key]}); YAML would keep only "
+                              "the last one")
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def check_duplicate_keys(path: str | Path) -> None:
+    """Raise :class:`ConfigError` naming the file, line and key of a key given twice."""
+    with open(path, encoding="utf-8") as fh:
+        loader = _UniqueKeyLoader(fh)
+        loader.name = str(path)
+        try:
+            loader.get_single_data()
+        finally:
+            loader.dispose()
+
+
 def _validator(schema_path: Path) -> Draft202012Validator:
     schema_path = Path(schema_path).resolve()
 
@@ -111,6 +141,7 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
                 f"baseline, model or classical method of this config"
             )
     datasets = config.get("datasets", {})
+    check_datasets(datasets)
     train_sets = [n for n, spec in datasets.items() if spec["role"] == "train"]
     for name, spec in config.get("models", {}).items():
         check_model(name, spec, models, train_sets, config.get("scales"))
@@ -118,6 +149,41 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
     roles = {spec["role"] for spec in datasets.values()}
     if "test" not in roles:
         raise ConfigError("config key 'datasets': no dataset has role 'test', nothing to evaluate")
+
+
+def check_datasets(datasets: Mapping[str, Any]) -> None:
+    """Every dataset as far as it can be checked before a job: builtin image names, folders
+    that exist and hold readable images, benchmark names of the catalogue."""
+    from sruq.datasets import DatasetError, check_dataset
+    from sruq.io import ImageReadError
+
+    for name, spec in datasets.items():
+        try:
+            check_dataset(name, spec)
+        except (DatasetError, ImageReadError) as err:
+            key, _, message = str(err).partition(": ")
+            raise ConfigError(f"config key '{key}': {message}") from None
+
+
+def check_model_kwargs(name: str, spec: Mapping[str, Any], models: Mapping[str, Any]) -> None:
+    """Build the model once with its ``kwargs``; a bad option names its key."""
+    import inspect
+
+    cls = models[spec["arch"]]
+    kwargs = dict(spec.get("kwargs", {}))
+    options = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self",
+                                                                                   "scale")]
+    for key in kwargs:
+        if key not in options:
+            raise ConfigError(f"config key 'models.{name}.kwargs.{key}': not an option of "
+                              f"{spec['arch']} (options: {', '.join(options)})")
+    try:
+        cls(scale=(spec.get("scales") or [2])[0], **kwargs)
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        key = next((k for k in kwargs if message.startswith(k)), None)
+        where = f"models.{name}.kwargs" + (f".{key}" if key else "")
+        raise ConfigError(f"config key '{where}': {message}") from None
 
 
 def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
@@ -151,6 +217,7 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
             f"config key 'models.{name}.arch': unknown architecture {spec['arch']!r} "
             f"(known: {', '.join(sorted(models))})"
         )
+    check_model_kwargs(name, spec, models)
     run_scales = scales if scales is not None else spec.get("scales", [])
     for i, s in enumerate(spec.get("scales", [])):
         if s not in run_scales:

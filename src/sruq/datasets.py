@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from sruq.io import atomic_dir, list_images, read_image, write_image, write_json
+from sruq.io import (
+    IMAGE_SUFFIXES,
+    atomic_dir,
+    check_image_header,
+    list_images,
+    read_image,
+    write_image,
+    write_json,
+)
 
 MIRROR_ENV = "SRUQ_DATA_MIRROR"
 
@@ -78,6 +86,35 @@ def _builtin_images(name: str, spec: Mapping[str, Any]) -> list[tuple[str, np.nd
             f"(known: {', '.join(BUILTIN)})"
         )
     return [(i, BUILTIN[i]()) for i in images]
+
+
+def check_dataset(name: str, spec: Mapping[str, Any]) -> None:
+    """What can be checked of a dataset entry before any job runs (one-line
+    :class:`DatasetError` naming the key): builtin names are known, a folder exists and
+    holds images whose headers open, a benchmark name is in the catalogue."""
+    if spec["source"] == "builtin":
+        unknown = [i for i in spec.get("images") or [] if i not in BUILTIN]
+        if unknown:
+            raise DatasetError(f"datasets.{name}.images: unknown builtin image {unknown[0]!r} "
+                               f"(known: {', '.join(BUILTIN)})")
+    elif spec["source"] == "folder":
+        folder = Path(spec["path"]).expanduser()
+        if not folder.is_dir():
+            raise DatasetError(f"datasets.{name}.path: {folder} is not a directory")
+        files = list_images(folder)
+        if not files:
+            raise DatasetError(f"datasets.{name}.path: no image files in {folder} (looked for "
+                               f"{', '.join(IMAGE_SUFFIXES)})")
+        for path in files:
+            check_image_header(path, f"datasets.{name}.path")
+    else:
+        from sruq.catalogue import CATALOGUE
+
+        set_name = spec.get("name", name)
+        if set_name not in CATALOGUE:
+            key = "name" if "name" in spec else "(key)"
+            raise DatasetError(f"datasets.{name}.{key}: {set_name!r} is not a benchmark of the "
+                               f"catalogue (known: {', '.join(sorted(CATALOGUE))})")
 
 
 def locate_source(

@@ -33,10 +33,9 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from sruq import __version__
 from sruq.catalogue import archive_format, resolve_source
+from sruq.progress import progress_bar
 
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"})
 """File suffixes (lower case) that count as images."""
@@ -218,7 +217,7 @@ def _transfer(url: str, part: Path, *, timeout: float, progress: bool, chunk_siz
         total = offset + int(length) if length is not None else None
         with (
             open(part, "ab" if offset else "wb") as fh,
-            tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+            progress_bar(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
                  desc=part.name.removesuffix(".part"), file=sys.stderr,
                  disable=not progress) as bar,
         ):

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from sruq.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sruq.imresize import imresize
 from sruq.io import atomic_dir, list_images, read_image, to_tensor, to_uint8, write_image
 from sruq.models.base import SRModel
+from sruq.progress import progress_bar
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -60,5 +60,5 @@ def upscale_folder(
     """Super-resolve every image of ``lr_dir`` into ``out_dir`` (PNG, written atomically)."""
     files = list_images(lr_dir)
     with atomic_dir(out_dir) as tmp:
-        for path in tqdm(files, desc=f"upscale {lr_dir}", disable=not progress, unit="img"):
+        for path in progress_bar(files, desc=f"upscale {lr_dir}", disable=not progress, unit="img"):
             write_image(tmp / f"{path.stem}.png", upscale_image(model, read_image(path), device))

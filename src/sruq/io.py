@@ -11,6 +11,9 @@ Input policy (applied by :func:`read_image`, so every step sees the same pixels)
 * 16-bit images are reduced to 8 bits with rounding (``v / 257``).  Pillow itself
   reads 48-bit RGB PNGs as 8-bit RGB.
 * Anything Pillow cannot decode raises :class:`ImageReadError` naming the file.
+* An image of more than :data:`MAX_PIXELS` pixels (Pillow's decompression-bomb limit,
+  about 179 million; the environment variable ``SRUQ_MAX_IMAGE_PIXELS`` sets another) is
+  refused before it is decoded, with its size and the limit.
 
 Writes go to a temporary file in the target folder and are renamed into place,
 so a crash never leaves a half-written output.
@@ -34,6 +37,9 @@ if TYPE_CHECKING:  # torch is imported where tensors are made, so tables stay li
     import torch
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+PIXELS_VARIABLE = "SRUQ_MAX_IMAGE_PIXELS"
+MAX_PIXELS = int(os.environ.get(PIXELS_VARIABLE) or 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485))
+"""Largest image read (width x height): Pillow's decompression-bomb limit by default."""
 
 
 class ImageReadError(ValueError):
@@ -67,16 +73,57 @@ def _to_uint8(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+def _check_size(path: Path, image: Image.Image) -> None:
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(
+            f"{path}: {width}x{height} pixels is more than the limit of {MAX_PIXELS} (a "
+            f"decompression bomb?); to read it on purpose set {PIXELS_VARIABLE}="
+            f"{width * height}")
+
+
+def _open(path: Path) -> Image.Image:
+    """Open an image's header (Pillow's own bomb check off: :func:`_check_size` says the
+    size and the way to raise the limit instead); nothing is decoded yet."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        image = Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    try:
+        _check_size(path, image)
+    except ImageReadError:
+        image.close()
+        raise
+    return image
+
+
+def check_image_header(path: str | Path, key: str = "") -> None:
+    """Open an image's header only (fast): :class:`ImageReadError` naming ``key`` and the
+    file when it is not an image or too large."""
+    path = Path(path)
+    prefix = f"{key}: " if key else ""
+    try:
+        _open(path).close()
+    except ImageReadError as err:
+        raise ImageReadError(f"{prefix}{err}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(f"{prefix}{path}: not a readable image ({err})") from None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image as ``uint8`` ``(H, W, C)`` with C = 1 or 3, following the policy above."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
             arr = _to_uint8(image)
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such image file") from None
+    except ImageReadError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(f"{path}: not a readable image ({err})") from None
     if arr.ndim == 2:

@@ -8,7 +8,12 @@ bicubic; an RGB model sees a greyscale image as three equal channels).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,6 +191,51 @@ def ensemble_image(models: Sequence[SRModel], lr: np.ndarray,
 def prediction(result: MCResult) -> torch.Tensor:
     """The SR image a method reports: the MC mean with dropout, else the one pass."""
     return result.mean if result.samples > 1 else result.one_pass
+
+
+OUTPUT_NAMES = ("lr_input.png", "one_pass.png", "mc_mean.png", "std.npy", "error.npy",
+                "aleatoric_std.npy", "heatmap.png", "colorbar.png", "details")
+"""Everything :func:`write_image_outputs` may write into an output folder."""
+
+
+@contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` for one output set; on success its files replace
+    the earlier sruq outputs in ``out`` (every name of :data:`OUTPUT_NAMES`: a stale
+    ``details/`` goes too) and other files in ``out`` stay.  On any failure, an interrupt
+    included, the temporary folder is removed and ``out`` is left as it was."""
+    out = Path(out)
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".sruq-tmp", dir=out.parent))
+    try:
+        yield tmp
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        for name in OUTPUT_NAMES:
+            old, new = out / name, tmp / name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            elif old.exists() or old.is_symlink():
+                old.unlink()
+            if new.exists():
+                os.replace(new, old)
+        tmp.rmdir()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # parents made for this call, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def check_finite(result: MCResult, what: str) -> None:
+    """``ValueError`` naming ``what`` when the mean, one pass or std holds NaN or inf."""
+    for name in ("mean", "one_pass", "std"):
+        if not bool(torch.isfinite(getattr(result, name)).all()):
+            raise ValueError(f"{what}: the {name.replace('_', ' ')} holds NaN or infinite "
+                             "values (are the weights trained?)")
 
 
 def write_image_outputs(

@@ -84,19 +84,19 @@ def _uncertain_folder(
     ``lr_dir``: ``sr_dir/<image>.png`` gets what the method reports (the mean, or the one
     pass of a single-sample result), ``unc_dir/<image>/`` the ESRCNN seed's output set
     (heatmaps of ``sigma_scale`` x std)."""
-    from tqdm import tqdm
-
     from sruq.io import atomic_dir, to_uint8, write_image
-    from sruq.predict import prediction, write_image_outputs
+    from sruq.predict import check_finite, prediction, write_image_outputs
+    from sruq.progress import progress_bar
 
     with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
-        for path in tqdm(list_images(Path(lr_dir)), desc=f"{desc} {lr_dir}",
+        for path in progress_bar(list_images(Path(lr_dir)), desc=f"{desc} {lr_dir}",
                          disable=not progress, unit="img"):
             lr = read_image(path)
             hr = None
             if hr_dir is not None:
                 hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
             result, box = predict(path.stem, lr)
+            check_finite(result, str(path))
             write_image(sr_tmp / f"{path.stem}.png", to_uint8(prediction(result)))
             write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr,
                                 sigma_scale)

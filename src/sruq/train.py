@@ -38,7 +38,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from sruq.checkpoint import load_trained, save_weights
 from sruq.datasets import image_seed, modcrop
@@ -54,6 +53,7 @@ from sruq.losses import (
 from sruq.metrics import psnr, rgb_to_y
 from sruq.models import ADVERSARIAL_MODELS, Discriminator, SRModel, build_model
 from sruq.patches import extract_patch_pairs
+from sruq.progress import progress_bar
 
 __all__ = [
     "PatchConfig",
@@ -854,7 +854,7 @@ class _Trainer:
         if stopped:
             return stopped
         batches = _loader(train_set, cfg, run.drawn, self.device)
-        bar = tqdm(total=cfg.iterations, initial=run.iteration, disable=not progress,
+        bar = progress_bar(total=cfg.iterations, initial=run.iteration, disable=not progress,
                    file=sys.stderr, desc=f"train {self.arch} x{run.model.scale}", unit="it",
                    dynamic_ncols=True)
         last_row: dict[str, Any] = {}

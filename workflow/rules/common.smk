@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from sruq.config import check_references
+from sruq.config import check_duplicate_keys, check_references
 from sruq.config import validate as validate_config
 from sruq.degrade import PRESETS
 from sruq.methods import split_method
@@ -20,6 +20,8 @@ SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.getenv("PYTHONPATH")])))
 
 SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
+for path in workflow.configfiles:  # YAML itself would keep the last of two equal keys
+    check_duplicate_keys(path)
 validate_config(config, SCHEMA)  # one-line error naming the bad key
 validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
 

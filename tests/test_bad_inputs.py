@@ -1,0 +1,293 @@
+"""Bad input never ends in a traceback or a half-written folder.
+
+Each case runs the real command line (``sruq.cli.main``, or ``python -m sruq.cli`` where
+the process itself matters) or a real ``snakemake -n`` on the tiny config, and checks the
+exit status, a one-line message naming the option, key or file, and that ``--out`` is
+untouched (same files, same bytes) when the call fails.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from workflow_runner import REPO, load_config, run_workflow
+
+from sruq import cli
+from sruq.checkpoint import save_weights
+from sruq.models import build_model
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("w") / "weights.pt"
+    save_weights(path, build_model("esrcnn", 2, dropout=0.2), "esrcnn", 0, None)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    path = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    """An --out folder with an earlier user file in it."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def fails(args: list[str], message: str, capsys, status: int = 2) -> str:
+    """Run ``sruq upscale ARGS`` in-process: ``status``, one line naming ``message``."""
+    assert cli.main(["upscale", *args, "--quiet"]) == status
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("sruq: error:") and "\n" not in err, err
+    assert message in err, err
+    assert "Traceback" not in captured.err + captured.out
+    return err
+
+
+def no_leftovers(parent: Path) -> None:
+    assert not [p for p in parent.iterdir() if p.name.endswith(".sruq-tmp")]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--samples", "0"], "--samples: samples must be a positive integer"),
+    (["--samples", "-1"], "--samples"),
+    (["--cmap", "nosuchmap"], "--cmap: cmap must be a matplotlib colormap name"),
+    (["--vmin", "1", "--vmax", "0"], "--vmax: vmax must exceed vmin"),
+    (["--vmin", "0"], "--vmin: a log scale needs vmin > 0"),
+    (["--details", "-1"], "--details: details must be a non-negative integer"),
+    (["--sigma-scale", "0"], "--sigma-scale must be positive"),
+])
+def test_bad_options_fail_before_any_work(weights, photo, out, options, message, capsys):
+    before = snapshot(out)
+    fails([str(photo), "--weights", str(weights), "--out", str(out), *options], message, capsys)
+    assert snapshot(out) == before
+    no_leftovers(out.parent)
+
+
+def test_out_that_is_a_file_or_inside_a_file(weights, photo, tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    fails([str(photo), "--weights", str(weights), "--out", str(target)],
+          f"--out {target}: exists and is not a folder", capsys)
+    fails([str(photo), "--weights", str(weights), "--out", str(target / "sub")],
+          "cannot write in", capsys)
+    assert target.read_text() == "x"
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_names_size_limit_and_override(weights, tmp_path, out, capsys):
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 100_000, 100_000)
+    before = snapshot(out)
+    err = fails([str(bomb), "--weights", str(weights), "--out", str(out)],
+                "100000x100000 pixels is more than the limit", capsys)
+    assert str(bomb) in err and "SRUQ_MAX_IMAGE_PIXELS" in err
+    assert snapshot(out) == before
+
+
+def test_nan_weights_are_refused(photo, tmp_path, out, capsys):
+    model = build_model("esrcnn", 2, dropout=0.2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    path = tmp_path / "nan.pt"
+    save_weights(path, model, "esrcnn", 0, None)
+    before = snapshot(out)
+    err = fails([str(photo), "--weights", str(path), "--out", str(out)],
+                "holds NaN or infinite values", capsys)
+    assert err.count(str(path)) == 1
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("content", [b"just text\n", bytes(range(256)) * 8])
+def test_not_a_weight_file_gives_no_unsafe_advice(photo, tmp_path, out, content, capsys):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    err = fails([str(photo), "--weights", str(path), "--out", str(out)],
+                "not a sruq weight file", capsys)
+    assert "weights_only" not in err and err.count(str(path)) == 1
+
+
+class _Boom:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+@pytest.mark.parametrize("form", ["raw pickle", "torch zip"])
+def test_malicious_pickles_are_refused(photo, tmp_path, out, form, capsys):
+    path = tmp_path / "evil.pt"
+    if form == "raw pickle":
+        path.write_bytes(pickle.dumps({"format": "sruq-weights-1", "x": _Boom()}))
+    else:
+        buffer = io.BytesIO()
+        torch.save({"format": "sruq-weights-1", "x": _Boom()}, buffer)
+        path.write_bytes(buffer.getvalue())
+    err = fails([str(photo), "--weights", str(path), "--out", str(out)],
+                "not a sruq weight file", capsys)
+    assert "pwned" not in err
+
+
+def test_reused_out_replaces_earlier_outputs_and_keeps_user_files(weights, tmp_path, out):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 80, 3), np.uint8)).save(big)
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
+    common = ["--weights", str(weights), "--samples", "2", "--out", str(out), "--quiet"]
+    assert cli.main(["upscale", str(big), *common]) == 0
+    assert (out / "details" / "least_certain").is_dir()
+    assert cli.main(["upscale", str(small), *common]) == 0  # too small for any detail patch
+    assert not (out / "details").exists()  # the earlier set's details are gone
+    assert (out / "notes.txt").read_text() == "mine"  # a file sruq did not write stays
+    assert np.asarray(Image.open(out / "lr_input.png")).shape[:2] == (20, 20)
+    no_leftovers(out.parent)
+
+
+def test_interrupt_while_writing_leaves_out_as_it_was(weights, photo, out, monkeypatch,
+                                                      capsys):
+    import sruq.predict
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sruq.predict, "save_colorbar", interrupted)  # after the first files
+    before = snapshot(out)
+    assert cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
+                     "--out", str(out), "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert snapshot(out) == before
+    no_leftovers(out.parent)
+
+
+def test_a_new_out_folder_appears_whole_or_not_at_all(weights, photo, tmp_path, monkeypatch):
+    import sruq.predict
+
+    target = tmp_path / "deep" / "new"
+    monkeypatch.setattr(sruq.predict, "save_details", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
+                  "--out", str(target), "--quiet", "--debug"])
+    assert not (tmp_path / "deep").exists()  # nor the parent made for it
+
+
+def test_unexpected_error_is_one_line_with_the_traceback_in_a_file(weights, photo, tmp_path,
+                                                                   monkeypatch, capsys):
+    import sruq.predict
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke\nsecond line")
+
+    monkeypatch.setattr(sruq.predict, "predict_image", broken)
+    err = fails([str(photo), "--weights", str(weights), "--out", str(tmp_path / "o")],
+                "unexpected RuntimeError: something inside broke", capsys, status=1)
+    trace = Path(err.split("traceback in ")[1].split(";")[0])
+    assert "Traceback" in trace.read_text() and "second line" in trace.read_text()
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_installed_command_prints_one_line_too(weights, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sruq.cli", "upscale", str(tmp_path / "no"),
+                             "--weights", str(weights), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "no such image file" in result.stderr
+
+
+# --- the config is checked whole before any job ------------------------------------------
+
+def dry_run_fails(tmp_path: Path, config: dict | str, message: str) -> None:
+    if isinstance(config, str):
+        path = tmp_path / "config.yaml"
+        path.write_text(config)
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+               "--directory", str(tmp_path), "--cores", "1", "-n", "--configfile", str(path)]
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    else:
+        result = run_workflow(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    assert message in text, text[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def _folder_dataset(tmp_path: Path, path: Path) -> dict:
+    config = load_config("test-tiny.yaml")
+    config["datasets"]["tiny-test"] = {"source": "folder", "role": "test", "path": str(path)}
+    return config
+
+
+def test_missing_empty_or_broken_folders_fail_the_dry_run(tmp_path):
+    dry_run_fails(tmp_path / "a", _folder_dataset(tmp_path, tmp_path / "nowhere"),
+                  "config key 'datasets.tiny-test.path'")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.txt").write_text("no images here")
+    dry_run_fails(tmp_path / "b", _folder_dataset(tmp_path, empty), "no image files in")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(broken / "ok.png")
+    (broken / "bad.png").write_bytes(b"not a png at all")
+    dry_run_fails(tmp_path / "c", _folder_dataset(tmp_path, broken),
+                  f"{broken / 'bad.png'}: not a readable image")
+
+
+def test_unknown_builtin_image_and_benchmark_fail_the_dry_run(tmp_path):
+    config = load_config("test-tiny.yaml")
+    config["datasets"]["tiny-test"]["images"] = ["chelsea", "no-such-photo"]
+    dry_run_fails(tmp_path / "a", config, "datasets.tiny-test.images': unknown builtin image")
+    config = load_config("test-tiny.yaml")
+    config["datasets"]["tiny-test"] = {"source": "benchmark", "role": "test", "name": "Set6"}
+    dry_run_fails(tmp_path / "b", config, "'datasets.tiny-test.name': 'Set6' is not a benchmark")
+
+
+def test_duplicate_keys_are_refused_with_the_line(tmp_path):
+    text = (REPO / "config" / "test-tiny.yaml").read_text()
+    text = text.replace("  tiny-test:\n", "  tiny-test:\n    source: builtin\n    role: test\n"
+                        "    images: [camera]\n  tiny-test:\n", 1)
+    assert yaml.safe_load(text)  # YAML itself accepts it silently
+    dry_run_fails(tmp_path, text, "key 'tiny-test' is given twice")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"bogus": 3}, "config key 'models.esrcnn.kwargs.bogus': not an option of esrcnn"),
+    ({"dropout": 1.5}, "config key 'models.esrcnn.kwargs.dropout': dropout must be in [0, 1)"),
+])
+def test_bad_model_kwargs_name_the_key(tmp_path, kwargs, message):
+    config = load_config("test-tiny.yaml")
+    config["models"]["esrcnn"]["kwargs"] = kwargs
+    dry_run_fails(tmp_path, config, message)
