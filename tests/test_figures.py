@@ -257,3 +257,14 @@ def test_report_captions_render(wildcards):
             assert "<strong>baby</strong>" in html and "×2" in html
     front = env.from_string((REPO / "workflow" / "report" / "workflow.rst").read_text())
     assert "Test sets: builtin-test" in front.render(snakemake=Snakemake)
+
+
+def test_training_curves_give_every_run_its_own_colour(tmp_path):
+    logs = {}
+    for k in range(13):
+        path = tmp_path / f"run{k}.csv"
+        pd.DataFrame({"iteration": [1, 2], "loss": [1.0 + k, 0.5 + k]}).to_csv(path, index=False)
+        logs[f"run{k}"] = path
+    fig = training_figure(logs)
+    colours = [tuple(line.get_color()) for line in fig.axes[0].get_lines()]
+    assert len(colours) == 13 and len(set(colours)) == 13

@@ -17,6 +17,7 @@ from sruq.models import (
     Discriminator,
     SRModel,
     build_model,
+    has_dropout,
 )
 from sruq.models.interpolation import Interpolation
 
@@ -292,3 +293,12 @@ def test_a_few_adam_steps_lower_the_loss(name: str) -> None:
     with torch.no_grad():
         after = F.mse_loss(model(lr), hr).item()
     assert after < 0.5 * before
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_registry_knows_dropout_without_building(name):
+    import inspect
+
+    takes_dropout = "dropout" in inspect.signature(MODELS[name].__init__).parameters
+    for kwargs in ({}, {"dropout": 0.1}, {"dropout": 0.0}) if takes_dropout else ({},):
+        assert has_dropout(name, kwargs) == build_model(name, 2, **kwargs).has_dropout, kwargs

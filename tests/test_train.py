@@ -354,3 +354,12 @@ def test_bf16_autocast_and_channels_last_train_on_the_cpu(patch_dir: Path, tmp_p
     assert len(rows) == 3 and all(np.isfinite(float(r["loss"])) for r in rows)
     state = read_weights(tmp_path / "weights.pt")["state_dict"]
     assert all(v.dtype == torch.float32 for v in state.values())  # fp32 master weights
+
+
+def test_training_errors_name_the_config_entry_not_the_architecture(patch_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    cfg = config(loss={"gaussian_nll": 1.0})  # only heteroscedastic models take it
+    with pytest.raises(ValueError, match=r"models\.espcn-mc\.train\.loss"):
+        train_model("espcn", {"in_channels": 1, "n1": 8, "n2": 4, "dropout": 0.05}, 2,
+                    PatchDataset(patch_dir), [], cfg, tmp_path, progress=False,
+                    label="espcn-mc")

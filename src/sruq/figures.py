@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.cm import ScalarMappable
@@ -353,8 +354,11 @@ def training_curves(logs: Mapping[str, pd.DataFrame]) -> Figure:
     ax_loss, ax_psnr = fig.subplots(1, 2, sharex=True)
     positive = True
     validated = False
+    palette = matplotlib.colormaps["tab10" if len(logs) <= 10 else "tab20"]
+    if len(logs) > 20:
+        palette = matplotlib.colormaps["turbo"].resampled(len(logs))
     for k, (model, log) in enumerate(logs.items()):
-        colour = f"C{k % 10}"
+        colour = palette(k)
         loss = log[["iteration", "loss"]].dropna()
         positive &= bool((loss["loss"] > 0).all())
         ax_loss.plot(loss["iteration"], loss["loss"], color=colour, lw=1, label=model)

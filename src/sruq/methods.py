@@ -15,7 +15,6 @@ from typing import Any
 from sruq.models.base import SRModel
 
 VARIANTS = ("edge-pre", "edge-post", "x8")
-CLASSICAL = ("sparse-coding", "fd")
 
 
 def split_method(name: str) -> tuple[str, str | None]:

@@ -70,7 +70,7 @@ def train(
     cfg = TrainConfig.from_dict({"seed": seed, **spec.get("train", {})}, model)
     pairs = valid_pairs([h for h, _ in valid], [lr for _, lr in valid], scale)
     summary = train_model(spec["arch"], spec.get("kwargs", {}), scale, PatchDataset(patch_dir),
-                          pairs, cfg, out_dir, device=device)
+                          pairs, cfg, out_dir, device=device, label=model)
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
 

@@ -783,6 +783,7 @@ class _Trainer:
                  valid_pairs: ValidPairs, out_dir: Path, device: torch.device,
                  settings: str) -> None:
         self.arch, self.run, self.step, self.cfg = arch, run, step, cfg
+        self.label = arch
         self.valid_pairs, self.out, self.device = valid_pairs, out_dir, device
         self.settings = settings
 
@@ -855,7 +856,7 @@ class _Trainer:
             return stopped
         batches = _loader(train_set, cfg, run.drawn, self.device)
         bar = progress_bar(total=cfg.iterations, initial=run.iteration, disable=not progress,
-                   file=sys.stderr, desc=f"train {self.arch} x{run.model.scale}", unit="it",
+                   file=sys.stderr, desc=f"train {self.label} x{run.model.scale}", unit="it",
                    dynamic_ncols=True)
         last_row: dict[str, Any] = {}
         with bar:
@@ -894,8 +895,12 @@ def train_model(
     out_dir: str | Path,
     device: str = "auto",
     progress: bool = True,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """Train model ``name`` (built with ``model_kwargs`` for ``scale``) on ``train_set``.
+
+    ``label`` is the model's name in the config (default ``name``, the architecture): errors
+    name the key ``models.<label>.train`` and the progress lines say ``train <label>``.
 
     ``train_set`` yields float ``(lr, hr)`` tensor pairs (a :class:`sruq.patches.PatchDataset`
     or ``OnTheFlyDataset``); ``valid_pairs`` are uint8 ``HWC`` ``(lr, hr)`` images (HR
@@ -907,7 +912,7 @@ def train_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
-    prefix = f"models.{name}.train"
+    prefix = f"models.{label or name}.train"
     check_requirements(cfg.loss)
     run = _make_run(name, model_kwargs, scale, cfg, dev)
     step = _Step(name, run.model, cfg, dev, prefix)
@@ -915,6 +920,7 @@ def train_model(
     if (out / "last.pt").is_file():
         _resume(run, out / "last.pt", settings)
     trainer = _Trainer(name, run, step, cfg, valid_pairs, out, dev, settings)
+    trainer.label = label or name
     stopped = trainer.loop(train_set, progress)
     final = next((r["valid_psnr"] for r in reversed(run.log) if r["valid_psnr"] != ""), None)
     return {

@@ -9,7 +9,7 @@ from sruq.config import check_duplicate_keys, check_references
 from sruq.config import validate as validate_config
 from sruq.degrade import PRESETS
 from sruq.methods import split_method
-from sruq.models import MODELS, build_model
+from sruq.models import MODELS, has_dropout
 from sruq.tables import table_files
 
 min_version("8.0")
@@ -42,11 +42,7 @@ ENSEMBLES = config["ensembles"]
 METHODS = BASELINES + list(MODELS_CFG) + CLASSICAL + VARIANTS + list(ENSEMBLES)
 # trained networks with dropout get MC outputs (rule infer_model); the others run once,
 # like every other method without uncertainty (rule upscale)
-MC_MODELS = [
-    name
-    for name, spec in MODELS_CFG.items()
-    if build_model(spec["arch"], 2, **spec["kwargs"]).has_dropout
-]
+MC_MODELS = [name for name, spec in MODELS_CFG.items() if has_dropout(spec["arch"], spec["kwargs"])]
 # methods run by the `upscale` rule: no uncertainty outputs
 SIMPLE_METHODS = (
     BASELINES

@@ -24,6 +24,25 @@ def register(name: str) -> Callable[[T], T]:
     return wrap
 
 
+def has_dropout(name: str, kwargs: dict[str, Any] | None = None) -> bool:
+    """Whether the model registered as ``name`` with these options has active dropout,
+    read from its constructor's ``dropout`` argument (the given value, else its default)
+    without building it (what the workflow needs at parse time)."""
+    import inspect
+
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})"
+        ) from None
+    parameter = inspect.signature(cls.__init__).parameters.get("dropout")
+    if parameter is None:
+        return False
+    rate = (kwargs or {}).get("dropout", parameter.default)
+    return isinstance(rate, int | float) and rate > 0
+
+
 def build_model(name: str, scale: int, **kwargs: Any) -> SRModel:
     """Instantiate the model registered as ``name`` for ``scale``."""
     try:
