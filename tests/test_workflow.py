@@ -222,6 +222,22 @@ def test_a_model_runs_only_at_its_own_scales(tmp_path):
     assert "tiny-test_x4_bicubic/comparison.png" in planned
 
 
+def _inputs_of_test_inference(dry_run: str) -> str:
+    blocks = dry_run.split("\n\n")
+    block = next(b for b in blocks if "rule infer_model:" in b
+                 and "output: results/sr/tiny-test/" in b)
+    return next(line for line in block.splitlines() if line.strip().startswith("input:"))
+
+
+def test_test_heatmaps_wait_for_the_sigma_scale_unless_switched_off(tmp_path):
+    config = load_config("test-tiny.yaml")
+    planned = run_workflow(tmp_path / "on", config, "--dry-run").stdout
+    assert "results/calibration/bicubic/x2/esrcnn.json" in _inputs_of_test_inference(planned)
+    config["mc"]["sigma_scaled"] = False  # the seeds' raw-std heatmaps
+    planned = run_workflow(tmp_path / "off", config, "--dry-run").stdout
+    assert "calibration" not in _inputs_of_test_inference(planned)
+
+
 def test_bad_config_value_fails_at_once_naming_the_key(tmp_path):
     config = load_config("test-tiny.yaml")
     config["metrics"] = {"channel": "lab"}

@@ -59,6 +59,7 @@ class MCSettings:
     norm: str = heatmaps.NORM
     details: int = 5
     detail_patch: int = 64
+    sigma_scaled: bool = True
 
     def __post_init__(self) -> None:
         for name in ("samples", "tile", "detail_patch"):

@@ -245,8 +245,9 @@ def uncertainty_figures(
     """``heatmaps`` (of ``image``, default the first test image), ``sparsification`` and
     ``reliability`` of the uncertainty sources of one dataset x scale x degradation.
 
-    The heatmaps show each source's std times its ``sigma_scales`` factor on the run's one
-    colour scale (``mc``), beside its |error| on the same scale; the curves pool every
+    The heatmaps show each source's std times its ``sigma_scales`` factor (unless
+    ``mc.sigma_scaled`` is false) on the run's one colour scale (``mc``), beside its |error|
+    on the same scale; the curves pool every
     pixel of every test image (on the metrics' channel and border crop)."""
     import numpy as np
 
@@ -267,7 +268,7 @@ def uncertainty_figures(
                    for m, d in unc_dirs.items()}
     written = save_figure(
         heatmap_figure(hr_path, scale, predictions, heatmap=settings.heatmap,
-                       sigma_scales=factors,
+                       sigma_scales=factors if settings.sigma_scaled else {},
                        title=f"{hr_path.stem}: {dataset} x{scale}, {degradation}"),
         out_dir / "heatmaps",
     )

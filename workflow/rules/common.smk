@@ -165,7 +165,7 @@ def heatmap_calibration(wildcards):
     """Test-set heatmaps show the sigma-scaled std, so they wait for the factor fitted on
     the validation images; on the validation images themselves the raw std is drawn."""
     w = wildcards
-    if w.dataset in VALID_SETS:
+    if w.dataset in VALID_SETS or not config["mc"]["sigma_scaled"]:
         return {}
     return {"calibration": calibration_file(w.degradation, w.scale, w.method)}
 
