@@ -116,3 +116,17 @@ def test_model_scales_must_be_scales_of_the_run(config):
     bad["models"]["esrcnn"]["scales"] = [5]
     with pytest.raises(ConfigError, match=r"models\.esrcnn\.scales\.0"):
         validate(bad, SCHEMA)
+
+
+def test_loss_requirements_are_checked_at_start_up(config):
+    bad = copy.deepcopy(config)
+    bad["models"]["aleatoric"] = {"arch": "hetero-srresnet",
+                                  "kwargs": {"n_blocks": 1, "channels": 4},
+                                  "train": {"loss": {"l1": 1.0}}}
+    with pytest.raises(ConfigError, match=r"models\.aleatoric\.train\.loss: heteroscedastic"):
+        check_references(bad, PRESETS, MODELS)
+    bad = copy.deepcopy(config)
+    bad["models"]["gan"] = {"arch": "srgan", "kwargs": {"n_blocks": 1, "channels": 4},
+                            "train": {"loss": {"l1": 1.0, "adversarial": 0.1}}}
+    with pytest.raises(ConfigError, match=r"models\.gan\.train\.loss: leave 'adversarial' out"):
+        check_references(bad, PRESETS, MODELS)

@@ -210,7 +210,7 @@ def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
 def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
                 train_sets: list[str], scales: list[int] | None = None) -> None:
     """A model entry: known architecture, building options, train/patch settings, data."""
-    from sruq.train import PatchConfig, TrainConfig
+    from sruq.train import PatchConfig, TrainConfig, loss_spec
 
     if spec["arch"] not in models:
         raise ConfigError(
@@ -232,7 +232,9 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
             f"'train' (known: {', '.join(train_sets) or 'none'})"
         )
     try:
-        TrainConfig.from_dict(spec.get("train"), name)
+        train = TrainConfig.from_dict(spec.get("train"), name)
         PatchConfig.from_dict(spec.get("patches"), name)
+        loss_spec(spec["arch"], models[spec["arch"]].heteroscedastic, train,
+                  f"models.{name}.train")
     except ValueError as err:
         raise ConfigError(f"config key {err}") from None

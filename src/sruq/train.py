@@ -671,25 +671,34 @@ def _finite(value: torch.Tensor, what: str, iteration: int) -> float:
     return number
 
 
+def loss_spec(arch: str, heteroscedastic: bool, cfg: TrainConfig, prefix: str
+              ) -> dict[str, float]:
+    """The generator's loss terms for ``arch`` (without the adversarial term), checked
+    without building anything, so the config check runs it at start-up: a
+    heteroscedastic model trains with ``gaussian_nll`` and only it can; an adversarial
+    model's ``adversarial`` weight is ``adversarial_weight``, not a loss term."""
+    spec = dict(cfg.loss or ({"gaussian_nll": 1.0} if heteroscedastic else {"l1": 1.0}))
+    if arch in ADVERSARIAL_MODELS and "adversarial" in spec:
+        raise ValueError(f"{prefix}.loss: leave 'adversarial' out, its weight is "
+                         f"{prefix}.adversarial_weight")
+    if heteroscedastic != ("gaussian_nll" in spec):
+        raise ValueError(f"{prefix}.loss: heteroscedastic models train with gaussian_nll "
+                         f"and only they can, got {spec}")
+    return spec
+
+
 class _Step:
     """One optimisation step of the generator (and the discriminator for srgan)."""
 
     def __init__(self, arch: str, model: SRModel, cfg: TrainConfig, device: torch.device,
                  prefix: str) -> None:
         self.cfg, self.device = cfg, device
-        default = {"gaussian_nll": 1.0} if model.heteroscedastic else {"l1": 1.0}
-        spec = dict(cfg.loss or default)
+        spec = loss_spec(arch, model.heteroscedastic, cfg, prefix)
         self.adversarial = arch in ADVERSARIAL_MODELS
         if self.adversarial:
-            if "adversarial" in spec:
-                raise ValueError(f"{prefix}.loss: leave 'adversarial' out, its weight is "
-                                 f"{prefix}.adversarial_weight")
             self.pretrain_loss = build_loss(cfg.pretrain_loss).to(device)
             spec["adversarial"] = cfg.adversarial_weight
         self.loss = build_loss(spec).to(device)
-        if model.heteroscedastic != ("logvar" in self.loss.extra_inputs):
-            raise ValueError(f"{prefix}.loss: heteroscedastic models train with gaussian_nll "
-                             f"and only they can, got {spec}")
 
     def _predict(self, model: SRModel, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         if model.heteroscedastic:
