@@ -30,27 +30,26 @@ def has_dropout(name: str, kwargs: dict[str, Any] | None = None) -> bool:
     without building it (what the workflow needs at parse time)."""
     import inspect
 
-    try:
-        cls = MODELS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})"
-        ) from None
-    parameter = inspect.signature(cls.__init__).parameters.get("dropout")
+    parameter = inspect.signature(model_class(name).__init__).parameters.get("dropout")
     if parameter is None:
         return False
     rate = (kwargs or {}).get("dropout", parameter.default)
     return isinstance(rate, int | float) and rate > 0
 
 
-def build_model(name: str, scale: int, **kwargs: Any) -> SRModel:
-    """Instantiate the model registered as ``name`` for ``scale``."""
+def model_class(name: str) -> type[SRModel]:
+    """The class registered as ``name``; ``ValueError`` listing the known names otherwise."""
     try:
-        cls = MODELS[name]
+        return MODELS[name]
     except KeyError:
         raise ValueError(
             f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})"
         ) from None
+
+
+def build_model(name: str, scale: int, **kwargs: Any) -> SRModel:
+    """Instantiate the model registered as ``name`` for ``scale``."""
+    cls = model_class(name)
     try:
         return cls(scale=scale, **kwargs)
     except TypeError as err:
