@@ -131,9 +131,8 @@ def _settings(args: argparse.Namespace):
                           vmax=args.vmax, cmap=args.cmap, style=args.style,
                           norm=args.norm, details=args.details)
     except ValueError as err:
-        field = str(err).split()[0]
-        option = next((o for f, o in OPTION_OF.items() if field in (f, f"a {f}")), None)
-        if option is None and "log scale" in str(err):
+        option = OPTION_OF.get(str(err).split()[0])
+        if option is None and "log scale" in str(err):  # "a log scale needs vmin > 0"
             option = "--vmin"
         raise CLIError(f"{option}: {err}" if option else str(err)) from None
 
@@ -181,7 +180,7 @@ def upscale(args: argparse.Namespace) -> Path:
 
         sigma_scale = read_sigma_scale(calibration)
     with progress_bar(total=2, desc=f"sruq upscale {args.image.name}", unit="step",
-                  disable=args.quiet) as bar:
+                      disable=args.quiet) as bar:
         bar.set_postfix_str(f"{settings.samples if model.has_dropout else 1} passes")
         device = pick_device(args.device)
         result, box = mc_image(model, lr, settings, args.seed, device)

@@ -78,14 +78,8 @@ def data_mirror(configured: str | None = None) -> Path | None:
 
 
 def _builtin_images(name: str, spec: Mapping[str, Any]) -> list[tuple[str, np.ndarray]]:
-    images = spec.get("images") or []
-    unknown = [i for i in images if i not in BUILTIN]
-    if unknown:
-        raise DatasetError(
-            f"datasets.{name}.images: unknown builtin image {unknown[0]!r} "
-            f"(known: {', '.join(BUILTIN)})"
-        )
-    return [(i, BUILTIN[i]()) for i in images]
+    check_dataset(name, spec)  # the names are known
+    return [(i, BUILTIN[i]()) for i in spec.get("images") or []]
 
 
 def check_dataset(name: str, spec: Mapping[str, Any]) -> None:

@@ -217,9 +217,9 @@ def _transfer(url: str, part: Path, *, timeout: float, progress: bool, chunk_siz
         total = offset + int(length) if length is not None else None
         with (
             open(part, "ab" if offset else "wb") as fh,
-            progress_bar(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                 desc=part.name.removesuffix(".part"), file=sys.stderr,
-                 disable=not progress) as bar,
+            progress_bar(total=total, initial=offset, unit="B", unit_scale=True,
+                         unit_divisor=1024, desc=part.name.removesuffix(".part"),
+                         file=sys.stderr, disable=not progress) as bar,
         ):
             while chunk := response.read(chunk_size):
                 fh.write(chunk)

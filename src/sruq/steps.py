@@ -90,7 +90,7 @@ def _uncertain_folder(
 
     with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
         for path in progress_bar(list_images(Path(lr_dir)), desc=f"{desc} {lr_dir}",
-                         disable=not progress, unit="img"):
+                                 disable=not progress, unit="img"):
             lr = read_image(path)
             hr = None
             if hr_dir is not None:
@@ -156,7 +156,7 @@ def deep_ensemble(
 
 
 def calibrate_sigma(unc_dirs: Sequence[Path], scale: int, channel: str = "y",
-                crop: int | None = None) -> float:
+                    crop: int | None = None) -> float:
     """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``), on
     the channel and border crop of the metrics (``crop`` default: ``scale``)."""
     from sruq.predict import read_uncertainty_folder

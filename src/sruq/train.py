@@ -790,9 +790,9 @@ class _Trainer:
 
     def __init__(self, arch: str, run: _Run, step: _Step, cfg: TrainConfig,
                  valid_pairs: ValidPairs, out_dir: Path, device: torch.device,
-                 settings: str) -> None:
+                 settings: str, label: str | None = None) -> None:
         self.arch, self.run, self.step, self.cfg = arch, run, step, cfg
-        self.label = arch
+        self.label = label or arch
         self.valid_pairs, self.out, self.device = valid_pairs, out_dir, device
         self.settings = settings
 
@@ -865,8 +865,8 @@ class _Trainer:
             return stopped
         batches = _loader(train_set, cfg, run.drawn, self.device)
         bar = progress_bar(total=cfg.iterations, initial=run.iteration, disable=not progress,
-                   file=sys.stderr, desc=f"train {self.label} x{run.model.scale}", unit="it",
-                   dynamic_ncols=True)
+                           file=sys.stderr, desc=f"train {self.label} x{run.model.scale}",
+                           unit="it", dynamic_ncols=True)
         last_row: dict[str, Any] = {}
         with bar:
             while stopped is None:
@@ -928,8 +928,7 @@ def train_model(
     settings = run_settings(name, model_kwargs, cfg, train_set)
     if (out / "last.pt").is_file():
         _resume(run, out / "last.pt", settings)
-    trainer = _Trainer(name, run, step, cfg, valid_pairs, out, dev, settings)
-    trainer.label = label or name
+    trainer = _Trainer(name, run, step, cfg, valid_pairs, out, dev, settings, label)
     stopped = trainer.loop(train_set, progress)
     final = next((r["valid_psnr"] for r in reversed(run.log) if r["valid_psnr"] != ""), None)
     return {
