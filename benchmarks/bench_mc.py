@@ -34,7 +34,8 @@ from torch import nn
 from sruq.models import SRModel, build_model
 from sruq.models.srcnn import ESRCNN
 from sruq.models.srresnet import SRResBNN
-from sruq.uncertainty import mc_naive, mc_predict, predict_image
+from sruq.uncertainty.mc import mc_naive, mc_predict
+from sruq.uncertainty.tiling import predict_image
 
 
 def seed_loop(model: SRModel, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor]:

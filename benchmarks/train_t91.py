@@ -28,12 +28,13 @@ import torch
 import yaml
 
 from sruq.checkpoint import load_trained
-from sruq.datasets import data_mirror, load_dataset, modcrop
+from sruq.datasets import data_mirror, load_dataset
 from sruq.degrade import PRESETS, matlab_downscale_uint8
-from sruq.inference import upscale_image
+from sruq.images import modcrop
 from sruq.metrics import psnr, ssim
 from sruq.models import SRModel, build_model
 from sruq.patches import PatchDataset, write_patch_set
+from sruq.predict import upscale_image
 from sruq.train import PatchConfig, TrainConfig, make_patches, train_model
 
 REPO = Path(__file__).resolve().parents[1]

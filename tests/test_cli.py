@@ -12,7 +12,7 @@ from PIL import Image
 from sruq.checkpoint import save_weights
 from sruq.cli import main
 from sruq.models import build_model
-from sruq.uncertainty import heatmap_rgb
+from sruq.uncertainty.heatmaps import heatmap_rgb
 
 
 @pytest.fixture(scope="module")

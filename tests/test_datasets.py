@@ -11,15 +11,14 @@ from PIL import Image
 from sruq.datasets import (
     BUILTIN,
     DatasetError,
-    image_seed,
     load_dataset,
-    make_lr_set,
-    modcrop,
     prepare_hr,
 )
 from sruq.degrade import PRESETS
 from sruq.degrade.resize import matlab_downscale_uint8
+from sruq.images import image_seed, modcrop
 from sruq.io import read_image
+from sruq.stages.data import degrade as make_lr_set
 
 
 def test_builtin_images_load_offline():

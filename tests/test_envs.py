@@ -1,7 +1,11 @@
-"""Every rule names a conda env, every env parses, and lists what its scripts import.
+"""Every rule names a conda env, every env parses, and lists exactly what its scripts import.
 
 The imports of a step script are followed through the sruq package (module-level and
-function-level imports alike, a conservative closure) down to third-party modules.
+function-level imports alike, a conservative closure; importing ``a.b.c`` runs the
+``__init__`` of ``a`` and ``a.b`` too; ``if TYPE_CHECKING:`` blocks never run) down to
+third-party modules.  An env lists those and nothing else, so each stage's env stays lean
+(the evaluate and report envs have no torch), and every step script imports one stage
+module of ``sruq.stages``.
 """
 
 from __future__ import annotations
@@ -20,14 +24,26 @@ SRC = REPO / "src"
 # import name -> conda-forge package name
 CONDA_NAMES = {"torch": "pytorch", "PIL": "pillow", "skimage": "scikit-image",
                "sklearn": "scikit-learn", "yaml": "pyyaml", "matplotlib": "matplotlib-base"}
-# imported only where an optional extra is present (checked with a clear error)
-OPTIONAL = {"lpips", "torchvision"}
 STDLIB = set(sys.stdlib_module_names)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _nodes(tree: ast.AST):
+    """Every node of ``tree`` outside ``if TYPE_CHECKING:`` blocks."""
+    for child in ast.iter_child_nodes(tree):
+        if _is_type_checking(child):
+            yield from (n for branch in child.orelse for n in [branch, *_nodes(branch)])
+            continue
+        yield child
+        yield from _nodes(child)
 
 
 def _imports(path: Path) -> set[str]:
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -45,9 +61,8 @@ def _module_file(name: str) -> Path | None:
 
 
 @cache
-def third_party(path: Path) -> frozenset[str]:
-    """Top-level third-party modules ``path`` needs, following sruq imports."""
-    found: set[str] = set()
+def _closure(path: Path) -> frozenset[Path]:
+    """The sruq source files that importing ``path`` may run."""
     seen: set[Path] = set()
     todo = [path]
     while todo:
@@ -56,16 +71,20 @@ def third_party(path: Path) -> frozenset[str]:
             continue
         seen.add(current)
         for name in _imports(current):
-            top = name.split(".")[0]
-            if top == "sruq":
-                target = _module_file(name)
+            parts = name.split(".")
+            if parts[0] != "sruq":
+                continue
+            for depth in range(1, len(parts) + 1):  # the packages' __init__ run too
+                target = _module_file(".".join(parts[:depth]))
                 if target is not None:
                     todo.append(target)
-                    if target.name == "__init__.py":
-                        todo.append(target)
-            elif top not in STDLIB and top not in OPTIONAL:
-                found.add(top)
-    return frozenset(found)
+    return frozenset(seen)
+
+
+def third_party(path: Path) -> frozenset[str]:
+    """Top-level third-party modules ``path`` needs, following sruq imports."""
+    tops = {name.split(".")[0] for f in _closure(path) for name in _imports(f)}
+    return frozenset(t for t in tops if t != "sruq" and t not in STDLIB)
 
 
 def _rules() -> list[tuple[str, Path, Path]]:
@@ -99,21 +118,50 @@ def _packages(env: Path) -> set[str]:
 RULES = _rules()
 
 
-def test_every_env_file_parses_and_is_pinned():
-    envs = sorted((REPO / "envs").glob("*.yaml"))
-    assert {e.stem for e in envs} >= {"data", "degrade", "train", "infer", "metrics", "report"}
-    for env in envs:
+ENVS = sorted((REPO / "envs").glob("*.yaml"))
+
+
+def _needed(script: Path) -> set[str]:
+    return {CONDA_NAMES.get(m, m) for m in third_party(script)}
+
+
+def test_every_env_file_parses_and_is_pinned_and_used():
+    assert {e.stem for e in ENVS} == {"data", "train", "infer", "evaluate", "lpips", "report"}
+    for env in ENVS:
         assert "python" in _packages(env)
-    assert {env for _, env, _ in RULES} <= set(envs)
+    assert {env for _, env, _ in RULES} == set(ENVS)
 
 
 @pytest.mark.parametrize(("rule", "env", "script"), RULES, ids=[r for r, _, _ in RULES])
 def test_env_lists_every_third_party_import(rule, env, script):
-    needed = {CONDA_NAMES.get(m, m) for m in third_party(script)}
-    missing = needed - _packages(env)
+    missing = _needed(script) - _packages(env)
     assert not missing, f"rule {rule}: {env.name} lacks {sorted(missing)} used by {script.name}"
+
+
+@pytest.mark.parametrize("env", ENVS, ids=[e.stem for e in ENVS])
+def test_env_lists_nothing_its_scripts_do_not_import(env):
+    needed = set().union(*(_needed(script) for _, e, script in RULES if e == env))
+    extra = _packages(env) - needed - {"python"}
+    assert not extra, f"{env.name} lists {sorted(extra)}, which none of its scripts imports"
+
+
+def test_evaluate_and_report_envs_need_no_torch():
+    for name in ("evaluate", "report"):
+        assert "pytorch" not in _packages(REPO / "envs" / f"{name}.yaml")
+
+
+@pytest.mark.parametrize(("rule", "env", "script"), RULES, ids=[r for r, _, _ in RULES])
+def test_each_step_script_imports_one_stage_module(rule, env, script):
+    sruq = {n for n in _imports(script) if n.split(".")[0] == "sruq" and _module_file(n)}
+    stages = {n for n in sruq if n.startswith("sruq.stages.")}
+    assert len(stages) == 1, f"rule {rule}: {script.name} imports stage modules {stages}"
+    assert sruq - stages <= {"sruq.workflow"}, f"{script.name} imports {sruq - stages}"
+    stage = next(iter(stages)).split(".")[2]
+    assert env.stem == stage, f"rule {rule} runs stage {stage} in {env.name}"
 
 
 def test_the_import_scan_sees_real_imports():
     script = REPO / "workflow" / "scripts" / "train.py"
     assert {"torch", "numpy", "tqdm"} <= third_party(script)
+    # a submodule import runs its package's __init__
+    assert _module_file("sruq.uncertainty") in _closure(SRC / "sruq/stages/report.py")

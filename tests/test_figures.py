@@ -15,7 +15,6 @@ from matplotlib.colors import LogNorm
 from PIL import Image
 from snakemake.iocontainers import Wildcards
 
-from sruq.datasets import modcrop
 from sruq.degrade.resize import matlab_downscale_uint8
 from sruq.figures import (
     comparison_figure,
@@ -28,11 +27,12 @@ from sruq.figures import (
     training_curves,
     training_figure,
 )
-from sruq.inference import upscale_image
+from sruq.images import modcrop
 from sruq.io import write_image, write_npy
 from sruq.metrics import psnr, ssim
 from sruq.models import build_model
-from sruq.uncertainty import HeatmapScale
+from sruq.predict import upscale_image
+from sruq.uncertainty.heatmaps import HeatmapScale
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 2

@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from sruq.io import read_image, to_uint8
-from sruq.uncertainty import (
+from sruq.io import read_image
+from sruq.tensors import to_uint8
+from sruq.uncertainty.details import rank_patches, save_details
+from sruq.uncertainty.heatmaps import (
     DEFAULT_SCALE,
     SEED_SCALE,
     HeatmapScale,
-    MCResult,
     heatmap_rgb,
-    rank_patches,
     save_colorbar,
-    save_details,
     save_heatmap,
-    save_outputs,
 )
+from sruq.uncertainty.mc import MCResult
+from sruq.uncertainty.outputs import save_outputs
 
 CYAN, MAGENTA = [0, 255, 255], [255, 0, 255]  # the ends of matplotlib's 'cool'
 

@@ -9,12 +9,12 @@ from PIL import Image
 from sruq.io import (
     ImageReadError,
     atomic_dir,
+    quantize,
     read_image,
-    to_tensor,
-    to_uint8,
     write_image,
     write_json,
 )
+from sruq.tensors import to_tensor, to_uint8
 
 
 def test_rgb_round_trip(tmp_path):
@@ -87,3 +87,15 @@ def test_to_uint8_clips_never_wraps():
     np.testing.assert_array_equal(to_uint8(t)[..., 0], [[0, 255]])
     wild = t * 3 - 1  # values -1 and 2
     np.testing.assert_array_equal(to_uint8(wild)[..., 0], [[0, 255]])
+
+
+def test_quantize_clips_and_rounds_half_up_like_to_uint8():
+    values = np.array([-0.2, 0.0, 0.5 / 255, 1.5 / 255, 0.49999, 1.0, 1.7], dtype=np.float32)
+    image = values.reshape(1, -1, 1)
+    assert quantize(image).ravel().tolist() == [0, 0, 1, 2, 127, 255, 255]
+    import torch
+
+    rng = np.random.default_rng(1)
+    floats = rng.uniform(-0.1, 1.1, (5, 6, 3)).astype(np.float32)
+    np.testing.assert_array_equal(
+        quantize(floats), to_uint8(torch.from_numpy(floats.transpose(2, 0, 1).copy())))

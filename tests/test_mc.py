@@ -13,17 +13,9 @@ from torch import nn
 from sruq.classical.self_ensemble import SelfEnsemble
 from sruq.models import SRModel, build_model
 from sruq.models.base import MCState
-from sruq.uncertainty import (
-    DeepEnsembleSource,
-    MCDropoutSource,
-    Tiling,
-    UncertaintySource,
-    mc_naive,
-    mc_predict,
-    predict_image,
-)
-from sruq.uncertainty.mc import bernoulli_positions
-from sruq.uncertainty.tiling import tile_starts
+from sruq.uncertainty.mc import bernoulli_positions, mc_naive, mc_predict
+from sruq.uncertainty.sources import DeepEnsembleSource, MCDropoutSource, UncertaintySource
+from sruq.uncertainty.tiling import Tiling, predict_image, tile_starts
 
 
 @pytest.fixture(autouse=True, scope="module")

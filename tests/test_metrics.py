@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from sruq.datasets import modcrop
+from sruq.color import rgb_to_y
 from sruq.degrade.resize import matlab_downscale_uint8
-from sruq.inference import upscale_image
+from sruq.images import modcrop
 from sruq.io import list_images, read_image
-from sruq.metrics import psnr, rgb_to_y, ssim
+from sruq.metrics import psnr, ssim
 from sruq.models import build_model
+from sruq.predict import upscale_image
 
 
 def test_y_matches_matlab_rgb2ycbcr_corners():

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from sruq.uncertainty import (
+from sruq.uncertainty.plots import plot_reliability, plot_sparsification
+from sruq.uncertainty.quality import (
     ause,
     fit_sigma_scale,
     gaussian_nll,
     pearson,
-    plot_reliability,
-    plot_sparsification,
     reliability_diagram_data,
     sparsification_curves,
     spearman,

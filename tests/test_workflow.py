@@ -14,8 +14,8 @@ from PIL import Image
 from workflow_runner import REPO, load_config, run_workflow
 
 from sruq.lpips_metric import lpips_available
-from sruq.predict import MCSettings
-from sruq.uncertainty import heatmap_rgb
+from sruq.uncertainty.heatmaps import heatmap_rgb
+from sruq.uncertainty.settings import MCSettings
 
 PUBLISHED = {  # bicubic, PSNR dB / SSIM on Y, literature protocol
     ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),

@@ -124,7 +124,7 @@ OPTION_OF = {"samples": "--samples", "mode": "--mode", "vmin": "--vmin", "vmax":
 
 
 def _settings(args: argparse.Namespace):
-    from sruq.predict import MCSettings
+    from sruq.uncertainty.settings import MCSettings
 
     try:
         return MCSettings(samples=args.samples, mode=args.mode, vmin=args.vmin,
@@ -153,13 +153,14 @@ def upscale(args: argparse.Namespace) -> Path:
 
     Every option, the output location, the image and the model are checked before any
     computation; the outputs are written into a temporary folder beside ``--out`` and
-    moved into place at the end (:func:`sruq.predict.output_folder`), so a failed or
+    moved into place at the end (:func:`sruq.uncertainty.outputs.output_folder`), so a failed or
     interrupted call leaves ``--out`` as it was.
     """
-    from sruq.inference import pick_device
+
     from sruq.io import ImageReadError, read_image
-    from sruq.predict import check_finite, mc_image, output_folder, write_image_outputs
+    from sruq.predict import check_finite, mc_image, pick_device
     from sruq.progress import progress_bar
+    from sruq.uncertainty.outputs import output_folder, write_image_outputs
 
     settings = _settings(args)
     if args.sigma_scale is not None and not args.sigma_scale > 0:
@@ -176,7 +177,7 @@ def upscale(args: argparse.Namespace) -> Path:
     model, calibration = _load_model(args)
     sigma_scale = args.sigma_scale
     if sigma_scale is None:
-        from sruq.steps import read_sigma_scale
+        from sruq.uncertainty.files import read_sigma_scale
 
         sigma_scale = read_sigma_scale(calibration)
     with progress_bar(total=2, desc=f"sruq upscale {args.image.name}", unit="step",
@@ -201,7 +202,7 @@ def upscale(args: argparse.Namespace) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sruq.predict import MCSettings
+    from sruq.uncertainty.settings import MCSettings
 
     defaults = MCSettings()
     parser = argparse.ArgumentParser(

@@ -238,3 +238,15 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
                   f"models.{name}.train")
     except ValueError as err:
         raise ConfigError(f"config key {err}") from None
+
+
+def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``mc:`` mapping with every default filled in from
+    :class:`~sruq.uncertainty.settings.MCSettings` (the one place of the defaults, shared
+    with the CLI); a value it refuses raises :class:`ConfigError` naming ``mc``."""
+    from sruq.uncertainty.settings import MCSettings
+
+    try:
+        return MCSettings.from_config(values).to_config()
+    except ValueError as err:
+        raise ConfigError(f"config key 'mc': {err}") from None

@@ -15,7 +15,6 @@ policy, as a PNG named after the source image.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from sruq.io import (
     list_images,
     read_image,
     write_image,
-    write_json,
 )
 
 MIRROR_ENV = "SRUQ_DATA_MIRROR"
@@ -178,44 +176,3 @@ def prepare_hr(
         for image_name, image in pairs:
             write_image(tmp / f"{image_name}.png", image)
     return [n for n, _ in pairs]
-
-
-def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
-    """Crop the bottom/right so both sides are multiples of ``scale``."""
-    h, w = image.shape[:2]
-    if h < scale or w < scale:
-        raise ValueError(f"image of {h}x{w} pixels is smaller than the scale {scale}")
-    return image[: h - h % scale, : w - w % scale]
-
-
-def image_seed(seed: int, *keys: str) -> np.random.Generator:
-    """A generator seeded from the config seed and names, independent of processing order."""
-    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
-
-
-def make_lr_set(
-    hr_dir: Path, out_dir: Path, degradation: str, preset: Mapping[str, Any], scale: int,
-    seed: int, provenance: Path,
-) -> None:
-    """Degrade every HR image of ``hr_dir`` (mod-cropped) into ``out_dir``.
-
-    The sampled parameters of every image go to ``provenance`` (JSON).
-    """
-    import torch
-
-    from sruq.degrade import degrade_uint8
-
-    torch.manual_seed(seed)
-    records: dict[str, Any] = {}
-    with atomic_dir(out_dir) as tmp:
-        for path in list_images(hr_dir):
-            hr = modcrop(read_image(path), scale)
-            rng = image_seed(seed, degradation, str(scale), path.stem)
-            lr, record = degrade_uint8(hr, dict(preset), scale, rng)
-            write_image(tmp / f"{path.stem}.png", lr)
-            records[path.stem] = record
-    write_json(
-        provenance,
-        {"degradation": degradation, "preset": dict(preset), "scale": scale, "seed": seed,
-         "images": records},
-    )

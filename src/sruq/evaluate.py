@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sruq.datasets import modcrop
-from sruq.io import list_images, read_image
-from sruq.metrics import psnr, ssim
+from sruq.images import sr_hr_pairs
+from sruq.metrics import border, psnr, ssim
 
 METRIC_COLUMNS = ["dataset", "degradation", "scale", "method", "image", "psnr", "ssim"]
 
@@ -26,20 +25,10 @@ def evaluate_folder(
     (LPIPS, say).
     """
     extra = dict(extra or {})
-    crop = scale if crop is None else crop
-    rows = []
-    for hr_path in list_images(hr_dir):
-        sr_path = Path(sr_dir) / f"{hr_path.stem}.png"
-        if not sr_path.is_file():
-            raise FileNotFoundError(f"{sr_path}: SR image for {hr_path.name} is missing")
-        hr = modcrop(read_image(hr_path), scale)
-        sr = read_image(sr_path)
-        if sr.shape != hr.shape:
-            raise ValueError(f"{sr_path}: size {sr.shape} differs from mod-cropped HR {hr.shape}")
-        rows.append({
-            "dataset": dataset, "degradation": degradation, "scale": scale, "method": method,
-            "image": hr_path.stem, "psnr": psnr(sr, hr, crop, channel),
-            "ssim": ssim(sr, hr, crop, channel),
-            **{name: metric(sr, hr) for name, metric in extra.items()},
-        })
+    crop = border(crop, scale)
+    rows = [{"dataset": dataset, "degradation": degradation, "scale": scale, "method": method,
+             "image": name, "psnr": psnr(sr, hr, crop, channel),
+             "ssim": ssim(sr, hr, crop, channel),
+             **{key: metric(sr, hr) for key, metric in extra.items()}}
+            for name, sr, hr in sr_hr_pairs(sr_dir, hr_dir, scale)]
     return pd.DataFrame(rows, columns=METRIC_COLUMNS + list(extra))

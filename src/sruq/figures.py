@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from sruq.datasets import modcrop
+from sruq.images import modcrop
 from sruq.io import atomic_path, read_image
 from sruq.tables import METRICS
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale

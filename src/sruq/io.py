@@ -28,13 +28,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-if TYPE_CHECKING:  # torch is imported where tensors are made, so tables stay light
-    import torch
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 PIXELS_VARIABLE = "SRUQ_MAX_IMAGE_PIXELS"
@@ -210,25 +207,8 @@ def write_npy(path: str | Path, array: np.ndarray) -> None:
         np.save(fh, array)
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``uint8`` ``(H, W, C)`` -> float32 ``(1, C, H, W)`` in [0, 1]."""
-    import torch
-
-    chw = torch.from_numpy(np.array(image.transpose(2, 0, 1)))  # a writable copy
-    return chw.float().div(255).unsqueeze(0)
-
-
-def to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    """Float ``(1, C, H, W)`` or ``(C, H, W)`` in [0, 1] -> ``uint8`` ``(H, W, C)``.
-
-    Values are clipped (never wrapped) and rounded half up, as MATLAB's ``im2uint8``.
-    """
-    import torch
-
-    t = tensor.detach().float().cpu()
-    if t.ndim == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"to_uint8 needs a single image, got a batch of {t.shape[0]}")
-        t = t[0]
-    arr = torch.floor(t.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
-    return np.ascontiguousarray(arr.transpose(1, 2, 0))
+def quantize(image: np.ndarray) -> np.ndarray:
+    """Float ``(H, W, C)`` in [0, 1] -> ``uint8``, computed in float32: values are clipped
+    (never wrapped) and rounded half up, as MATLAB's ``im2uint8``."""
+    arr = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+    return np.ascontiguousarray(np.floor(arr * 255 + 0.5).astype(np.uint8))

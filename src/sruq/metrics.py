@@ -12,15 +12,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import correlate1d
 
+from sruq.color import RGB_TO_YCBCR, rgb_to_y
+
 CHANNELS = ("y", "rgb")
-LUMA_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+LUMA_WEIGHTS = np.array(RGB_TO_YCBCR[0]) / 255.0
 """BT.601 weights of R, G, B in Y (MATLAB ``rgb2ycbcr``; Y = 16 + weights . RGB on 0..255)."""
 
 
-def rgb_to_y(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma of an RGB image on the 0..255 scale, as MATLAB ``rgb2ycbcr`` (float)."""
-    rgb = np.asarray(image, dtype=np.float64)
-    return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+def border(crop: int | None, scale: int) -> int:
+    """The border pixels cropped before measuring: ``crop``, by default the ``scale``."""
+    return scale if crop is None else int(crop)
 
 
 def metric_plane(values: np.ndarray, crop: int, channel: str = "y") -> np.ndarray:

@@ -1,135 +1,80 @@
-"""Super-resolve one image with uncertainty: the per-image core of the workflow and the CLI.
+"""Run any SR model on 8-bit images: the per-image core of the workflow and the CLI.
 
-:func:`mc_image` runs MC-dropout inference on an 8-bit image whatever channels the model
-expects (a Y-channel model sees the luma of a colour image and its Cb/Cr are upscaled by
-bicubic; an RGB model sees a greyscale image as three equal channels).
-:func:`write_image_outputs` writes the ESRCNN seed's output set for one image.
+:func:`upscale_image` runs a model once; :func:`mc_image` runs MC-dropout inference,
+:func:`self_ensemble_image` the x8 geometric self-ensemble and :func:`ensemble_image` a
+deep ensemble, each whatever channels the model expects (:mod:`sruq.channels`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from sruq.color import rgb_to_ycbcr, ycbcr_to_rgb
-from sruq.imresize import imresize
-from sruq.io import to_tensor, write_image
-from sruq.metrics import metric_plane
+from sruq.channels import Box, ChannelAdapter
+from sruq.io import atomic_dir, list_images, read_image, write_image
 from sruq.models.base import SRModel
-from sruq.uncertainty import (
-    HeatmapScale,
-    MCResult,
-    Tiling,
-    heatmaps,
-    predict_image,
-    save_colorbar,
-    save_details,
-    save_heatmap,
-    save_outputs,
-)
-from sruq.uncertainty.mc import DEFAULT_SAMPLES, eval_mode
+from sruq.progress import progress_bar
+from sruq.tensors import to_tensor, to_uint8
+from sruq.uncertainty.mc import MCResult, eval_mode
+from sruq.uncertainty.settings import MCSettings
+from sruq.uncertainty.tiling import predict_image
 
-MODES = ("tiled", "patch", "whole")
+Predictor = Callable[[torch.Tensor], tuple[MCResult, Box]]
 
 
-@dataclass(frozen=True)
-class MCSettings:
-    """The ``mc:`` section of the config (documented in the config schema); the
-    constructor checks every field, so a bad option fails before any inference."""
-
-    samples: int = DEFAULT_SAMPLES
-    mode: str = "tiled"
-    tile: int = 256
-    overlap: int = 32
-    max_batch: int | None = None
-    vmin: float = heatmaps.VMIN
-    vmax: float = heatmaps.VMAX
-    cmap: str = heatmaps.CMAP
-    style: str = "cmap"
-    norm: str = heatmaps.NORM
-    details: int = 5
-    detail_patch: int = 64
-    sigma_scaled: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("samples", "tile", "detail_patch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("overlap", "details"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.max_batch is not None and (not isinstance(self.max_batch, int)
-                                           or self.max_batch < 1):
-            raise ValueError(f"max_batch must be a positive integer, got {self.max_batch!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        self.heatmap  # noqa: B018 - checks vmin, vmax, cmap, style and norm
-
-    @classmethod
-    def from_config(cls, values: Mapping[str, Any] | None) -> MCSettings:
-        values = dict(values or {})
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"mc.{unknown[0]} is not a known setting")
-        return cls(**values)
-
-    @property
-    def tiling(self) -> Tiling:
-        return Tiling(tile=self.tile, overlap=self.overlap)
-
-    @property
-    def heatmap(self) -> HeatmapScale:
-        """The one colour scale of every heatmap of a run."""
-        return HeatmapScale(self.vmin, self.vmax, self.cmap, self.style, self.norm)
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto`` -> CUDA, then Apple MPS, then CPU; otherwise the named device."""
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
-Predictor = Callable[[torch.Tensor], tuple[MCResult, tuple[int, int, int, int]]]
+def run_on_channels(model: SRModel, x: torch.Tensor) -> torch.Tensor:
+    """Apply ``model`` to ``x`` (``(B, C, h, w)``, C = 1 or 3) whatever channels it expects."""
+    adapter = ChannelAdapter(x, model.in_channels)
+    return adapter.output(model(adapter.input))
 
 
-def on_channels(predict: Predictor, expected: int, scale: int, lr: np.ndarray,
-                device: torch.device) -> tuple[MCResult, tuple[int, int, int, int]]:
-    """Run ``predict`` (``(C, h, w)`` -> result, LR box) on a uint8 image's channels.
+@torch.inference_mode()
+def upscale_image(model: SRModel, lr: np.ndarray, device: torch.device | None = None) -> np.ndarray:
+    """Super-resolve one ``uint8`` ``(h, w, C)`` image with ``model`` (eval mode)."""
+    device = device or torch.device("cpu")
+    x = to_tensor(lr).to(device)
+    return to_uint8(run_on_channels(model.eval(), x))
 
-    The result has the image's channels: a Y-channel model's luma prediction is combined
-    with bicubic Cb/Cr (its std stays one channel); an RGB model's output for a greyscale
-    image is averaged back to one channel.
-    """
-    x = to_tensor(lr)[0].to(device)
-    channels = x.shape[0]
-    if channels == expected:
-        return predict(x)
-    if channels == 1 and expected == 3:
-        result, box = predict(x.repeat(3, 1, 1))
-        return result.map(lambda t: t.mean(dim=0, keepdim=True)), box
-    if channels == 3 and expected == 1:
-        ycc = rgb_to_ycbcr(x)
-        result, box = predict(ycc[:1])
-        top, left, h, w = box
-        cbcr = imresize(ycc[1:, top:top + h, left:left + w], scale=scale).cpu()
 
-        def colour(y: torch.Tensor) -> torch.Tensor:
-            return ycbcr_to_rgb(torch.cat([y, cbcr], dim=0))
+def upscale_folder(
+    model: SRModel, lr_dir: Path, out_dir: Path, device: torch.device | None = None,
+    progress: bool = True,
+) -> None:
+    """Super-resolve every image of ``lr_dir`` into ``out_dir`` (PNG, written atomically)."""
+    files = list_images(lr_dir)
+    with atomic_dir(out_dir) as tmp:
+        for path in progress_bar(files, desc=f"upscale {lr_dir}", disable=not progress, unit="img"):
+            write_image(tmp / f"{path.stem}.png", upscale_image(model, read_image(path), device))
 
-        return MCResult(mean=colour(result.mean), std=result.std,
-                        one_pass=colour(result.one_pass), samples=result.samples,
-                        aleatoric_std=result.aleatoric_std), box
-    raise ValueError(f"model expects {expected} channels, image has {channels}")
+
+def on_channels(predict: Predictor, expected: int, lr: np.ndarray,
+                device: torch.device) -> tuple[MCResult, Box]:
+    """Run ``predict`` (``(C, h, w)`` -> result, LR box) on a uint8 image's channels; the
+    result has the image's channels (:class:`sruq.channels.ChannelAdapter`)."""
+    adapter = ChannelAdapter(to_tensor(lr)[0].to(device), expected)
+    result, box = predict(adapter.input)
+    aleatoric = result.aleatoric_std
+    return MCResult(mean=adapter.output(result.mean, box), std=adapter.spread(result.std),
+                    one_pass=adapter.output(result.one_pass, box), samples=result.samples,
+                    aleatoric_std=None if aleatoric is None else adapter.spread(aleatoric)), box
 
 
 def mc_image(model: SRModel, lr: np.ndarray, settings: MCSettings, seed: int = 0,
-             device: torch.device | None = None) -> tuple[MCResult, tuple[int, int, int, int]]:
+             device: torch.device | None = None) -> tuple[MCResult, Box]:
     """MC-dropout outputs for a uint8 ``(h, w, C)`` image (CPU tensors ``(C, H, W)``).
 
     Models without dropout run once (std 0).  Returns the result and the LR box covered
@@ -139,15 +84,15 @@ def mc_image(model: SRModel, lr: np.ndarray, settings: MCSettings, seed: int = 0
     model = model.to(device)
     samples = settings.samples if model.has_dropout else 1
 
-    def predict(x: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
+    def predict(x: torch.Tensor) -> tuple[MCResult, Box]:
         return predict_image(model, x, samples, mode=settings.mode, tiling=settings.tiling,
                              seed=seed, max_batch=settings.max_batch)
 
-    return on_channels(predict, model.in_channels, model.scale, lr, device)
+    return on_channels(predict, model.in_channels, lr, device)
 
 
 def self_ensemble_image(model: SRModel, lr: np.ndarray, device: torch.device | None = None,
-                        ) -> tuple[MCResult, tuple[int, int, int, int]]:
+                        ) -> tuple[MCResult, Box]:
     """x8 geometric self-ensemble of a uint8 image: mean and spread of the 8 outputs."""
     from sruq.classical import SelfEnsemble
 
@@ -155,29 +100,29 @@ def self_ensemble_image(model: SRModel, lr: np.ndarray, device: torch.device | N
     ensemble = SelfEnsemble(model.to(device).eval())
 
     @torch.inference_mode()
-    def predict(x: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
+    def predict(x: torch.Tensor) -> tuple[MCResult, Box]:
         batch = x.unsqueeze(0)
         mean, std = ensemble.forward_with_spread(batch)
         result = MCResult(mean=mean[0].cpu(), std=std[0].cpu(), one_pass=model(batch)[0].cpu(),
                           samples=8)
         return result, (0, 0, x.shape[-2], x.shape[-1])
 
-    return on_channels(predict, model.in_channels, model.scale, lr, device)
+    return on_channels(predict, model.in_channels, lr, device)
 
 
 def ensemble_image(models: Sequence[SRModel], lr: np.ndarray,
                    device: torch.device | None = None,
-                   ) -> tuple[MCResult, tuple[int, int, int, int]]:
+                   ) -> tuple[MCResult, Box]:
     """Deep ensemble of a uint8 image: mean and spread of the members' deterministic outputs
     (dropout off); ``one_pass`` is the first member's output."""
-    from sruq.uncertainty import DeepEnsembleSource
+    from sruq.uncertainty.sources import DeepEnsembleSource
 
     device = device or torch.device("cpu")
     members = [model.to(device) for model in models]
     ensemble = DeepEnsembleSource(members)  # checks one scale and one input channel count
 
     @torch.inference_mode()
-    def predict(x: torch.Tensor) -> tuple[MCResult, tuple[int, int, int, int]]:
+    def predict(x: torch.Tensor) -> tuple[MCResult, Box]:
         batch = x.unsqueeze(0)
         mean, std = ensemble.forward_with_spread(batch)
         with eval_mode(members[0]):
@@ -186,49 +131,12 @@ def ensemble_image(models: Sequence[SRModel], lr: np.ndarray,
                           samples=len(members))
         return result, (0, 0, x.shape[-2], x.shape[-1])
 
-    return on_channels(predict, members[0].in_channels, members[0].scale, lr, device)
+    return on_channels(predict, members[0].in_channels, lr, device)
 
 
 def prediction(result: MCResult) -> torch.Tensor:
     """The SR image a method reports: the MC mean with dropout, else the one pass."""
     return result.mean if result.samples > 1 else result.one_pass
-
-
-OUTPUT_NAMES = ("lr_input.png", "one_pass.png", "mc_mean.png", "std.npy", "error.npy",
-                "aleatoric_std.npy", "heatmap.png", "colorbar.png", "details")
-"""Everything :func:`write_image_outputs` may write into an output folder."""
-
-
-@contextmanager
-def output_folder(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out`` for one output set; on success its files replace
-    the earlier sruq outputs in ``out`` (every name of :data:`OUTPUT_NAMES`: a stale
-    ``details/`` goes too) and other files in ``out`` stay.  On any failure, an interrupt
-    included, the temporary folder is removed and ``out`` is left as it was."""
-    out = Path(out)
-    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".sruq-tmp", dir=out.parent))
-    try:
-        yield tmp
-        if not out.exists():
-            os.replace(tmp, out)
-            return
-        for name in OUTPUT_NAMES:
-            old, new = out / name, tmp / name
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
-            elif old.exists() or old.is_symlink():
-                old.unlink()
-            if new.exists():
-                os.replace(new, old)
-        tmp.rmdir()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in created:  # parents made for this call, innermost first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 def check_finite(result: MCResult, what: str) -> None:
@@ -237,57 +145,3 @@ def check_finite(result: MCResult, what: str) -> None:
         if not bool(torch.isfinite(getattr(result, name)).all()):
             raise ValueError(f"{what}: the {name.replace('_', ' ')} holds NaN or infinite "
                              "values (are the weights trained?)")
-
-
-def write_image_outputs(
-    out_dir: Path, lr: np.ndarray, result: MCResult, box: tuple[int, int, int, int],
-    scale: int, settings: MCSettings, hr: np.ndarray | None = None,
-    sigma_scale: float = 1.0,
-) -> None:
-    """Write the ESRCNN seed's output set for one image into ``out_dir``.
-
-    Files: ``lr_input.png`` (the LR region used), ``one_pass.png``, ``mc_mean.png``,
-    ``std.npy`` (float32 ``(H, W, C)``, as sampled), ``error.npy`` (``mc_mean - hr``, float,
-    signed, with HR), ``heatmap.png`` of ``sigma_scale * std`` on the run's fixed scale,
-    ``colorbar.png`` and ``details/{most,least}_certain/`` (patches ranked by mean std).
-    """
-    out_dir = Path(out_dir)
-    top, left, h, w = box
-    lr_crop = lr[top:top + h, left:left + w]
-    write_image(out_dir / "lr_input.png", lr_crop)
-    hr_t = None
-    if hr is not None:
-        hr_crop = hr[top * scale:(top + h) * scale, left * scale:(left + w) * scale]
-        hr_t = to_tensor(hr_crop)[0]
-        if hr_t.shape[0] != result.mean.shape[0]:
-            raise ValueError(f"HR has {hr_t.shape[0]} channels, the prediction "
-                             f"{result.mean.shape[0]}")
-    save_outputs(out_dir, result, hr_t)
-    shown = result.std * sigma_scale
-    label = "per-pixel std" if sigma_scale == 1.0 else f"per-pixel std x {sigma_scale:.3g}"
-    save_heatmap(out_dir / "heatmap.png", shown, settings.heatmap)
-    save_colorbar(out_dir / "colorbar.png", settings.heatmap, label)
-    patch = max(scale, settings.detail_patch - settings.detail_patch % scale)
-    if settings.details and min(result.std.shape[-2:]) >= patch:
-        save_details(out_dir / "details", to_tensor(lr_crop)[0], result.mean, shown, scale,
-                     patch=patch, count=settings.details, heatmap=settings.heatmap)
-
-
-def uncertainty_planes(error_npy: Path, std_npy: Path, crop: int, channel: str = "y",
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """``(error, std)`` of one image's written outputs on the metric channel, border
-    cropped, same shape (a one-channel std is compared with the luma of an RGB error)."""
-    error = metric_plane(np.load(error_npy, allow_pickle=False), crop, channel)
-    std = metric_plane(np.load(std_npy, allow_pickle=False), crop, channel)
-    if std.shape != error.shape:
-        std = np.broadcast_to(std[..., None] if std.ndim < error.ndim else std, error.shape)
-    return error, std
-
-
-def read_uncertainty_folder(unc_dir: Path, crop: int, channel: str = "y",
-                            ) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(image name, error, std)`` for every image of an uncertainty folder that has an
-    ``error.npy`` (the reader of the MC outputs for metrics, calibration and figures)."""
-    folders = sorted(p for p in Path(unc_dir).iterdir() if (p / "error.npy").is_file())
-    return [(f.name, *uncertainty_planes(f / "error.npy", f / "std.npy", crop, channel))
-            for f in folders]

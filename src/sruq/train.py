@@ -40,20 +40,22 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from sruq.checkpoint import load_trained, save_weights
-from sruq.datasets import image_seed, modcrop
+from sruq.color import rgb_to_y
 from sruq.degrade import degrade_uint8, matlab_bicubic_resize
+from sruq.images import image_seed, modcrop
 from sruq.imresize import round_half_up
-from sruq.inference import pick_device, upscale_image
-from sruq.io import atomic_path, to_tensor, to_uint8
+from sruq.io import atomic_path
 from sruq.losses import (
     build_loss,
     check_perceptual,
     discriminator_adversarial_loss,
 )
-from sruq.metrics import psnr, rgb_to_y
+from sruq.metrics import psnr
 from sruq.models import ADVERSARIAL_MODELS, Discriminator, SRModel, build_model
 from sruq.patches import extract_patch_pairs
+from sruq.predict import pick_device, upscale_image
 from sruq.progress import progress_bar
+from sruq.tensors import to_tensor, to_uint8
 
 __all__ = [
     "PatchConfig",

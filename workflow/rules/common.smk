@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from sruq.config import check_duplicate_keys, check_references
+from sruq.config import check_duplicate_keys, check_references, mc_settings
 from sruq.config import validate as validate_config
 from sruq.degrade import PRESETS
 from sruq.methods import split_method
@@ -25,6 +25,8 @@ for path in workflow.configfiles:  # YAML itself would keep the last of two equa
 validate_config(config, SCHEMA)  # one-line error naming the bad key
 validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
 
+# the mc: defaults live in MCSettings (shared with the CLI); its checks run here too
+config["mc"] = mc_settings(config["mc"])
 ALL_PRESETS = {**PRESETS, **config["presets"]}
 check_references(config, ALL_PRESETS, MODELS)
 
@@ -92,6 +94,12 @@ METRIC_FILES = [
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
     for method in methods_at(scale)
 ]
+# LPIPS has its own rule and env (torch, torchvision, lpips); the tables merge its column
+LPIPS_FILES = [
+    f"results/lpips/{dataset}/{degradation}/x{scale}/{method}.csv"
+    for dataset, degradation, scale in itertools.product(*COMBOS.values())
+    for method in methods_at(scale)
+] if LPIPS_NET else []
 UNCERTAINTY_FILES = [
     f"results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv"
     for dataset, degradation, scale in itertools.product(*COMBOS.values())

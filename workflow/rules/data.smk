@@ -46,6 +46,6 @@ rule degrade:
         preset=lambda w: ALL_PRESETS[w.degradation],
         seed=config["seed"],
     conda:
-        "../../envs/degrade.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/degrade.py"

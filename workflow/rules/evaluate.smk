@@ -9,11 +9,28 @@ rule metrics:
     params:
         channel=config["metrics"]["channel"],
         crop=config["metrics"]["crop_border"],
-        lpips=LPIPS_NET,
     conda:
-        "../../envs/metrics.yaml"
+        "../../envs/evaluate.yaml"
     script:
         "../scripts/metrics.py"
+
+
+rule lpips:
+    input:
+        sr="results/sr/{dataset}/{degradation}/x{scale}/{method}",
+        hr="results/data/{dataset}/hr",
+    output:
+        "results/lpips/{dataset}/{degradation}/x{scale}/{method}.csv",
+    log:
+        "results/logs/lpips/{dataset}/{degradation}/x{scale}/{method}.log",
+    params:
+        net=LPIPS_NET,
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/lpips.yaml"
+    script:
+        "../scripts/lpips.py"
 
 
 rule calibrate:
@@ -28,7 +45,7 @@ rule calibrate:
         crop=METRICS_CFG["crop_border"],
     localrule: True
     conda:
-        "../../envs/metrics.yaml"
+        "../../envs/evaluate.yaml"
     script:
         "../scripts/calibrate.py"
 
@@ -45,7 +62,7 @@ rule uncertainty_metrics:
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
     conda:
-        "../../envs/metrics.yaml"
+        "../../envs/evaluate.yaml"
     script:
         "../scripts/uncertainty_metrics.py"
 
@@ -53,6 +70,7 @@ rule uncertainty_metrics:
 rule tables:
     input:
         METRIC_FILES,
+        LPIPS_FILES,
         UNCERTAINTY_FILES,
     output:
         [
@@ -76,6 +94,6 @@ rule tables:
         "results/logs/tables.log",
     localrule: True
     conda:
-        "../../envs/metrics.yaml"
+        "../../envs/evaluate.yaml"
     script:
         "../scripts/tables.py"

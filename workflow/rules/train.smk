@@ -11,7 +11,7 @@ rule patches:
         seed=config["seed"],
     priority: 50  # trainings are the long jobs: start them first
     conda:
-        "../../envs/degrade.yaml"
+        "../../envs/train.yaml"
     script:
         "../scripts/patches.py"
 

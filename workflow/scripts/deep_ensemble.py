@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import deep_ensemble, read_sigma_scale
+from sruq.stages.infer import deep_ensemble
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
@@ -15,5 +15,5 @@ with log_to(snakemake.log[0]):
         hr_dir=Path(snakemake.input.hr),
         device=snakemake.params.device,
         threads=snakemake.threads,
-        sigma_scale=read_sigma_scale(snakemake.input.get("calibration")),
+        calibration=snakemake.input.get("calibration"),
     )

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from sruq.datasets import make_lr_set
+from sruq.stages.data import degrade
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
-    make_lr_set(
+    degrade(
         Path(snakemake.input[0]),
         Path(snakemake.output.lr),
         snakemake.wildcards.degradation,

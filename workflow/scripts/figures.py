@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import result_figures
+from sruq.stages.report import result_figures
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):

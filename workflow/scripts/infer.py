@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import infer, read_sigma_scale
+from sruq.stages.infer import infer
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
@@ -16,5 +16,5 @@ with log_to(snakemake.log[0]):
         hr_dir=Path(snakemake.input.hr),
         device=snakemake.params.device,
         threads=snakemake.threads,
-        sigma_scale=read_sigma_scale(snakemake.input.get("calibration")),
+        calibration=snakemake.input.get("calibration"),
     )

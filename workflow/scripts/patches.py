@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import training_patches
+from sruq.stages.train import training_patches
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):

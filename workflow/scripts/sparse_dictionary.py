@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import learn_dictionary
+from sruq.stages.train import learn_dictionary
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):

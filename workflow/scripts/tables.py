@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from sruq.tables import write_tables
+from sruq.stages.evaluate import tables
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
-    write_tables([Path(p) for p in snakemake.input], Path(snakemake.output[0]).parent)
+    tables([Path(p) for p in snakemake.input], Path(snakemake.output[0]).parent)

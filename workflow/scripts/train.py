@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import train
+from sruq.stages.train import train
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import training_curves_figure
+from sruq.stages.report import training_curves_figure
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):

@@ -3,7 +3,7 @@ curves, reliability diagram."""
 
 from pathlib import Path
 
-from sruq.steps import read_sigma_scale, uncertainty_figures
+from sruq.stages.report import uncertainty_figures
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
@@ -17,8 +17,7 @@ with log_to(snakemake.log[0]):
         scale=int(w.scale),
         degradation=w.degradation,
         mc=snakemake.params.mc,
-        sigma_scales={m: read_sigma_scale(path) for m, path in
-                      zip(sources, snakemake.input.calibration, strict=True)},
+        calibrations=dict(zip(sources, map(Path, snakemake.input.calibration), strict=True)),
         channel=snakemake.params.channel,
         crop=snakemake.params.crop,
     )

@@ -2,16 +2,14 @@
 
 from pathlib import Path
 
-from sruq.io import write_csv
-from sruq.steps import read_sigma_scale, uncertainty_table
+from sruq.stages.evaluate import uncertainty
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     w = snakemake.wildcards
-    table = uncertainty_table(
-        Path(snakemake.input.uncertainty), int(w.scale),
-        dataset=w.dataset, degradation=w.degradation, method=w.method,
-        scale_factor=read_sigma_scale(snakemake.input.calibration),
-        channel=snakemake.params.channel, crop=snakemake.params.crop,
+    uncertainty(
+        Path(snakemake.input.uncertainty), int(w.scale), Path(snakemake.output[0]),
+        calibration=Path(snakemake.input.calibration), dataset=w.dataset,
+        degradation=w.degradation, method=w.method, channel=snakemake.params.channel,
+        crop=snakemake.params.crop,
     )
-    write_csv(table, Path(snakemake.output[0]))

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sruq.steps import read_sigma_scale, upscale_method
+from sruq.stages.infer import upscale_method
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
@@ -20,5 +20,5 @@ with log_to(snakemake.log[0]):
         unc_dir=Path(outputs.uncertainty) if "uncertainty" in outputs.keys() else None,
         hr_dir=Path(inputs.hr) if "hr" in inputs.keys() else None,
         mc=snakemake.params.get("mc"),
-        sigma_scale=read_sigma_scale(inputs.get("calibration")),
+        calibration=inputs.get("calibration"),
     )

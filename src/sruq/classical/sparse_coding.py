@@ -44,11 +44,11 @@ from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
 from sruq.classical.filters import filter2d, gaussian_kernel
-from sruq.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sruq.imresize import imresize
 from sruq.io import atomic_path
 from sruq.models.base import SRModel
 from sruq.models.registry import register
+from sruq.tensors import rgb_to_ycbcr, ycbcr_to_rgb
 
 FEATURE_FILTERS = ((-1.0, 0.0, 1.0), (1.0, 0.0, -2.0, 0.0, 1.0))
 """1-D derivative filters, each applied along x and along y (4 feature maps)."""

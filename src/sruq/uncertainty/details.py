@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sruq.io import atomic_dir, to_uint8, write_image
+from sruq.io import atomic_dir, write_image
+from sruq.tensors import to_uint8
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale, std_map
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import torch
 from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Colormap, ListedColormap, LogNorm, Normalize, hsv_to_rgb
 from matplotlib.figure import Figure
 
-from sruq.io import atomic_path, to_uint8, write_image
+from sruq.arrays import ArrayLike, as_array
+from sruq.io import atomic_path, quantize, write_image
 
 VMIN = 0.002
 VMAX = 0.2
@@ -36,12 +36,12 @@ STYLES = ("cmap", "hsv")
 NORMS = ("log", "linear")
 
 
-def std_map(std: torch.Tensor | np.ndarray) -> np.ndarray:
+def std_map(std: ArrayLike) -> np.ndarray:
     """``(H, W)`` map from a std of shape ``(H, W)``, ``(C, H, W)`` or ``(1, C, H, W)``.
 
     Colour channels are averaged (mean of the per-channel standard deviations).
     """
-    arr = std.detach().cpu().numpy() if isinstance(std, torch.Tensor) else np.asarray(std)
+    arr = as_array(std)
     arr = arr.astype(np.float64)
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
@@ -94,7 +94,7 @@ class HeatmapScale:
             return LogNorm(self.vmin, self.vmax, clip=True)
         return Normalize(self.vmin, self.vmax, clip=True)
 
-    def position(self, values: torch.Tensor | np.ndarray) -> np.ndarray:
+    def position(self, values: ArrayLike) -> np.ndarray:
         """Where each value of a std map falls on the colour ramp, in ``[0, 1]``."""
         v = std_map(values)
         if self.norm == "log":
@@ -105,14 +105,14 @@ class HeatmapScale:
             low, high = self.vmin, self.vmax
         return np.clip((v - low) / (high - low), 0.0, 1.0)
 
-    def rgb(self, values: torch.Tensor | np.ndarray) -> np.ndarray:
+    def rgb(self, values: ArrayLike) -> np.ndarray:
         """``uint8`` ``(H, W, 3)`` colours of a std map.
 
         ``style="hsv"`` reproduces the SRResBNN seed: hue ``(1 - t) * 2/3`` for the clipped,
         normalised value ``t`` (blue = certain, red = uncertain).
         """
         rgb = self.colormap()(self.position(values))[..., :3]
-        return to_uint8(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))))
+        return quantize(rgb)
 
     def extend(self) -> str:
         """Colour-bar ends that say values beyond them are clipped."""
@@ -125,14 +125,14 @@ SEED_SCALE = HeatmapScale(0.0, 0.1, "cool", norm="linear")
 
 
 def heatmap_rgb(
-    values: torch.Tensor | np.ndarray, scale: HeatmapScale = DEFAULT_SCALE
+    values: ArrayLike, scale: HeatmapScale = DEFAULT_SCALE
 ) -> np.ndarray:
     """``uint8`` ``(H, W, 3)`` colours of a std map on ``scale``."""
     return scale.rgb(values)
 
 
 def save_heatmap(
-    path: str | Path, values: torch.Tensor | np.ndarray, scale: HeatmapScale = DEFAULT_SCALE
+    path: str | Path, values: ArrayLike, scale: HeatmapScale = DEFAULT_SCALE
 ) -> None:
     """Write :func:`heatmap_rgb` of ``values`` as a PNG (atomically)."""
     write_image(path, scale.rgb(values))

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from sruq.models.base import MCState, SRModel
+from sruq.uncertainty.settings import DEFAULT_SAMPLES
 
-DEFAULT_SAMPLES = 40
 DEFAULT_MAX_BYTES = 1 << 30
 """Approximate activation memory one chunk of samples may use (see :func:`_chunk_size`)."""
 

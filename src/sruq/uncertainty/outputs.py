@@ -1,14 +1,27 @@
-"""Writing one image's MC outputs: 8-bit predictions and lossless float32 maps."""
+"""Writing one image's uncertainty outputs (the files of :mod:`sruq.uncertainty.files`):
+8-bit predictions, lossless float32 maps, heatmaps and ranked patches, all or nothing."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sruq.io import to_uint8, write_image, write_npy
+from sruq.channels import Box
+from sruq.io import write_image, write_npy
+from sruq.tensors import to_tensor, to_uint8
+from sruq.uncertainty.details import save_details
+from sruq.uncertainty.files import OUTPUT_NAMES
+from sruq.uncertainty.heatmaps import save_colorbar, save_heatmap
 from sruq.uncertainty.mc import MCResult
+from sruq.uncertainty.settings import MCSettings
 
 
 def hwc_float32(t: torch.Tensor) -> np.ndarray:
@@ -45,3 +58,69 @@ def save_outputs(
         paths["error.npy"] = out / "error.npy"
         write_npy(paths["error.npy"], hwc_float32(error_map(result.mean, hr)))
     return paths
+
+
+@contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` for one output set; on success its files replace
+    the earlier sruq outputs in ``out`` (every name of :data:`OUTPUT_NAMES`: a stale
+    ``details/`` goes too) and other files in ``out`` stay.  On any failure, an interrupt
+    included, the temporary folder is removed and ``out`` is left as it was."""
+    out = Path(out)
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".sruq-tmp", dir=out.parent))
+    try:
+        yield tmp
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        for name in OUTPUT_NAMES:
+            old, new = out / name, tmp / name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            elif old.exists() or old.is_symlink():
+                old.unlink()
+            if new.exists():
+                os.replace(new, old)
+        tmp.rmdir()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # parents made for this call, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def write_image_outputs(
+    out_dir: Path, lr: np.ndarray, result: MCResult, box: Box,
+    scale: int, settings: MCSettings, hr: np.ndarray | None = None,
+    sigma_scale: float = 1.0,
+) -> None:
+    """Write the ESRCNN seed's output set for one image into ``out_dir``.
+
+    Files: ``lr_input.png`` (the LR region used), ``one_pass.png``, ``mc_mean.png``,
+    ``std.npy`` (float32 ``(H, W, C)``, as sampled), ``error.npy`` (``mc_mean - hr``, float,
+    signed, with HR), ``heatmap.png`` of ``sigma_scale * std`` on the run's fixed scale,
+    ``colorbar.png`` and ``details/{most,least}_certain/`` (patches ranked by mean std).
+    """
+    out_dir = Path(out_dir)
+    top, left, h, w = box
+    lr_crop = lr[top:top + h, left:left + w]
+    write_image(out_dir / "lr_input.png", lr_crop)
+    hr_t = None
+    if hr is not None:
+        hr_crop = hr[top * scale:(top + h) * scale, left * scale:(left + w) * scale]
+        hr_t = to_tensor(hr_crop)[0]
+        if hr_t.shape[0] != result.mean.shape[0]:
+            raise ValueError(f"HR has {hr_t.shape[0]} channels, the prediction "
+                             f"{result.mean.shape[0]}")
+    save_outputs(out_dir, result, hr_t)
+    shown = result.std * sigma_scale
+    label = "per-pixel std" if sigma_scale == 1.0 else f"per-pixel std x {sigma_scale:.3g}"
+    save_heatmap(out_dir / "heatmap.png", shown, settings.heatmap)
+    save_colorbar(out_dir / "colorbar.png", settings.heatmap, label)
+    patch = max(scale, settings.detail_patch - settings.detail_patch % scale)
+    if settings.details and min(result.std.shape[-2:]) >= patch:
+        save_details(out_dir / "details", to_tensor(lr_crop)[0], result.mean, shown, scale,
+                     patch=patch, count=settings.details, heatmap=settings.heatmap)

@@ -19,26 +19,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
-from matplotlib.figure import Figure
 from scipy import stats
+
+from sruq.arrays import ArrayLike, as_array
 
 VAR_FLOOR = 1e-6
 """Variance floor for the NLL and sigma scaling (std 1e-3, a quarter of an 8-bit level)."""
 
-ArrayLike = np.ndarray | torch.Tensor
-
-
 def _array(x: ArrayLike) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64).ravel()
-
+    return as_array(x).astype(np.float64, copy=False).ravel()
 
 def _pair(std: ArrayLike, error: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     s, e = _array(std), _array(error)
@@ -48,14 +41,12 @@ def _pair(std: ArrayLike, error: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         )
     return s, e
 
-
 def pearson(std: ArrayLike, error: ArrayLike) -> float:
     """Pearson correlation of ``std`` with ``|error|`` (NaN when either is constant)."""
     s, e = _pair(std, error)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         return float(stats.pearsonr(s, np.abs(e)).statistic)
-
 
 def spearman(std: ArrayLike, error: ArrayLike, max_points: int = 200_000, seed: int = 0) -> float:
     """Spearman rank correlation of ``std`` with ``|error|`` on at most ``max_points``
@@ -67,7 +58,6 @@ def spearman(std: ArrayLike, error: ArrayLike, max_points: int = 200_000, seed: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         return float(stats.spearmanr(s, np.abs(e)).statistic)
-
 
 @dataclass(frozen=True)
 class SparsificationCurves:
@@ -82,14 +72,12 @@ class SparsificationCurves:
         """Area between the uncertainty and oracle curves (x = fraction removed)."""
         return float(np.trapezoid(self.uncertainty - self.oracle, self.fractions))
 
-
 def _remaining_rmse(order_key: np.ndarray, sq_err: np.ndarray, fractions: np.ndarray) -> np.ndarray:
     """RMSE after removing the ``fractions`` of elements with the largest ``order_key``."""
     order = np.argsort(-order_key, kind="stable")
     tail = np.cumsum(sq_err[order][::-1])[::-1]  # tail[i] = sum of sq_err[order[i:]]
     removed = np.floor(fractions * sq_err.size).astype(np.int64)
     return np.sqrt(tail[removed] / (sq_err.size - removed))
-
 
 def sparsification_curves(
     std: ArrayLike, error: ArrayLike, steps: int = 50
@@ -104,11 +92,9 @@ def sparsification_curves(
         fractions, _remaining_rmse(s, sq, fractions), _remaining_rmse(np.abs(e), sq, fractions)
     )
 
-
 def ause(std: ArrayLike, error: ArrayLike, steps: int = 50) -> float:
     """Area under the sparsification error (0 for an uncertainty that orders like |error|)."""
     return sparsification_curves(std, error, steps).ause
-
 
 @dataclass(frozen=True)
 class ReliabilityData:
@@ -125,7 +111,6 @@ class ReliabilityData:
         filled = self.counts > 0
         gaps = np.abs(self.mse[filled] - self.mean_var[filled])
         return float(np.sum(self.counts[filled] * gaps) / np.sum(self.counts))
-
 
 def reliability_diagram_data(
     std: ArrayLike, error: ArrayLike, bins: int = 15, sigma_scale: float = 1.0
@@ -145,11 +130,9 @@ def reliability_diagram_data(
         mean_var = np.bincount(index, weights=var, minlength=bins) / counts
     return ReliabilityData(edges, counts, mse, mean_var)
 
-
 def uce(std: ArrayLike, error: ArrayLike, bins: int = 15, sigma_scale: float = 1.0) -> float:
     """Uncertainty calibration error of ``sigma_scale * std`` (see module docs)."""
     return reliability_diagram_data(std, error, bins, sigma_scale).uce
-
 
 def gaussian_nll(
     std: ArrayLike, error: ArrayLike, sigma_scale: float = 1.0, var_floor: float = VAR_FLOOR
@@ -158,7 +141,6 @@ def gaussian_nll(
     s, e = _pair(std, error)
     var = np.maximum((sigma_scale * s) ** 2, var_floor)
     return float(np.mean(0.5 * np.log(2 * math.pi * var) + e**2 / (2 * var)))
-
 
 def fit_sigma_scale(
     errors: ArrayLike | Iterable[ArrayLike],
@@ -175,12 +157,10 @@ def fit_sigma_scale(
     s, e = _pair(s, e)
     return float(math.sqrt(np.mean(e**2 / np.maximum(s**2, var_floor))))
 
-
 def _concat(values: ArrayLike | Iterable[ArrayLike]) -> np.ndarray:
-    if isinstance(values, np.ndarray | torch.Tensor):
+    if isinstance(values, np.ndarray) or hasattr(values, "detach"):
         return _array(values)
     return np.concatenate([_array(v) for v in values])
-
 
 def uncertainty_metrics(
     std: ArrayLike,
@@ -209,48 +189,3 @@ def uncertainty_metrics(
         metrics["uce_scaled"] = uce(s, error, bins, sigma_scale)
         metrics["nll_scaled"] = gaussian_nll(s, error, sigma_scale, var_floor)
     return metrics
-
-
-def plot_sparsification(
-    curves_by_model: Mapping[str, SparsificationCurves], path: str | Path
-) -> list[Path]:
-    """Sparsification (solid) and oracle (dashed) curves per model; writes PNG and PDF."""
-    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
-    ax = fig.add_subplot()
-    for i, (name, curves) in enumerate(curves_by_model.items()):
-        colour = f"C{i % 10}"
-        ax.plot(
-            curves.fractions,
-            curves.uncertainty,
-            color=colour,
-            label=f"{name} (AUSE {curves.ause:.4f})",
-        )
-        ax.plot(
-            curves.fractions, curves.oracle, color=colour, linestyle="--", label=f"{name} oracle"
-        )
-    ax.set_xlabel("fraction of pixels removed (most uncertain first)")
-    ax.set_ylabel("RMSE of remaining pixels (intensity, [0, 1])")
-    ax.set_xlim(0, 1)
-    ax.legend(fontsize="small")
-    from sruq.figures import save_figure
-
-    return save_figure(fig, Path(path).with_suffix(""))
-
-
-def plot_reliability(data_by_model: Mapping[str, ReliabilityData], path: str | Path) -> list[Path]:
-    """Reliability diagram: RMSE against RMS predicted std per variance bin; PNG and PDF."""
-    fig = Figure(figsize=(4.2, 4.0), layout="constrained")
-    ax = fig.add_subplot()
-    top = 0.0
-    for name, data in data_by_model.items():
-        filled = data.counts > 0
-        x, y = np.sqrt(data.mean_var[filled]), np.sqrt(data.mse[filled])
-        ax.plot(x, y, marker="o", label=f"{name} (UCE {data.uce:.2e})")
-        top = max(top, float(x.max(initial=0.0)), float(y.max(initial=0.0)))
-    ax.plot([0, top], [0, top], color="grey", linestyle=":", label="perfect calibration")
-    ax.set_xlabel("predicted std, RMS per bin (intensity, [0, 1])")
-    ax.set_ylabel("RMSE per bin (intensity, [0, 1])")
-    ax.legend(fontsize="small")
-    from sruq.figures import save_figure
-
-    return save_figure(fig, Path(path).with_suffix(""))

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from sruq.models.base import SRModel
-from sruq.uncertainty.mc import DEFAULT_SAMPLES, Moments, eval_mode, mc_predict
+from sruq.uncertainty.mc import Moments, eval_mode, mc_predict
+from sruq.uncertainty.settings import DEFAULT_SAMPLES
 
 
 @runtime_checkable

@@ -12,46 +12,20 @@ masks per tile, so they match the whole image in distribution, and the ramps hid
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from sruq.channels import Box
 from sruq.models.base import SRModel
-from sruq.uncertainty.mc import DEFAULT_SAMPLES, MCResult, mc_predict
-
-Box = tuple[int, int, int, int]
-"""``(top, left, height, width)`` of the LR region that the outputs cover."""
-
-MODES = ("tiled", "patch", "whole")
+from sruq.uncertainty.mc import MCResult, mc_predict
+from sruq.uncertainty.settings import DEFAULT_SAMPLES, MODES, Tiling
 
 
 def sub_seed(seed: int, index: int) -> int:
     """The seed of tile or patch group ``index`` (an independent stream per index)."""
     state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)
     return int(state[0])
-
-
-@dataclass(frozen=True)
-class Tiling:
-    """Tile geometry in LR px; ``crop`` defaults to ``overlap // 4``."""
-
-    tile: int = 256
-    overlap: int = 32
-    crop: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.tile < 1:
-            raise ValueError(f"tile must be a positive integer, got {self.tile!r}")
-        if not 0 <= self.overlap < self.tile:
-            raise ValueError(f"overlap must be in [0, tile={self.tile}), got {self.overlap!r}")
-        if not 0 <= self.margin <= self.overlap // 2:
-            raise ValueError(f"crop must be in [0, overlap/2], got {self.crop!r}")
-
-    @property
-    def margin(self) -> int:
-        """LR px of zero weight next to an internal tile border."""
-        return self.overlap // 4 if self.crop is None else self.crop
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -1,0 +1,79 @@
+"""Evaluate stage (``workflow/rules/evaluate.smk``): PSNR/SSIM per image, the sigma-scaling
+factor of each uncertainty source, the uncertainty metrics and the tables.
+
+Numpy, scipy and pandas only (no torch): the LPIPS column is its own step
+(:mod:`sruq.stages.lpips`, with its own env).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from sruq.evaluate import evaluate_folder
+from sruq.io import write_csv, write_json
+from sruq.metrics import border
+from sruq.tables import write_tables
+from sruq.uncertainty.files import read_sigma_scale, read_uncertainty_folder
+from sruq.uncertainty.quality import fit_sigma_scale, uncertainty_metrics
+
+
+def metrics(sr_dir: Path, hr_dir: Path, scale: int, out: Path, *, dataset: str,
+            degradation: str, method: str, channel: str = "y", crop: int | None = None) -> None:
+    """Per-image PSNR and SSIM of an SR folder against its HR folder, as CSV."""
+    rows = evaluate_folder(sr_dir, hr_dir, scale, dataset=dataset, degradation=degradation,
+                           method=method, channel=channel, crop=crop)
+    write_csv(rows, out)
+
+
+def calibrate_sigma(unc_dirs: Sequence[Path], scale: int, channel: str = "y",
+                    crop: int | None = None) -> float:
+    """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``), on
+    the channel and border crop of the metrics (``crop`` default: ``scale``)."""
+    errors, stds = [], []
+    for folder in unc_dirs:
+        for _, error, std in read_uncertainty_folder(folder, border(crop, scale), channel):
+            errors.append(error)
+            stds.append(std)
+    if not errors:
+        return 1.0
+    return fit_sigma_scale(errors, stds)
+
+
+def calibrate(unc_dirs: Sequence[Path], scale: int, out: Path, channel: str = "y",
+              crop: int | None = None) -> None:
+    """Write the sigma-scaling factor fitted on the validation folders (JSON)."""
+    factor = calibrate_sigma(unc_dirs, scale, channel, crop)
+    write_json(out, {"sigma_scale": factor, "fitted_on": [str(p) for p in unc_dirs]})
+
+
+def uncertainty_table(
+    unc_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
+    scale_factor: float | None = None, channel: str = "y", crop: int | None = None,
+) -> pd.DataFrame:
+    """Per-image uncertainty metrics of one method's outputs (a DataFrame), on the channel
+    and border crop of the PSNR (``crop`` default: ``scale``)."""
+    rows = []
+    for name, error, std in read_uncertainty_folder(unc_dir, border(crop, scale), channel):
+        values = uncertainty_metrics(std, error, sigma_scale=scale_factor)
+        rows.append({"dataset": dataset, "degradation": degradation, "scale": scale,
+                     "method": method, "image": name, **values})
+    return pd.DataFrame(rows)
+
+
+def uncertainty(unc_dir: Path, scale: int, out: Path, *, calibration: Path, dataset: str,
+                degradation: str, method: str, channel: str = "y",
+                crop: int | None = None) -> None:
+    """Write the per-image uncertainty metrics of one method (CSV), sigma scaling from the
+    ``calibration`` file."""
+    table = uncertainty_table(unc_dir, scale, dataset=dataset, degradation=degradation,
+                              method=method, scale_factor=read_sigma_scale(calibration),
+                              channel=channel, crop=crop)
+    write_csv(table, out)
+
+
+def tables(metric_csvs: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Every table (per-image, summary, comparison per dataset x scale x degradation)."""
+    return write_tables(metric_csvs, out_dir)

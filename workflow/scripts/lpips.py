@@ -1,0 +1,14 @@
+"""Per-image LPIPS of one method on one dataset/degradation/scale (its own env)."""
+
+from pathlib import Path
+
+from sruq.stages.lpips import lpips_table
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    w = snakemake.wildcards
+    lpips_table(
+        Path(snakemake.input.sr), Path(snakemake.input.hr), int(w.scale),
+        Path(snakemake.output[0]), net=snakemake.params.net, dataset=w.dataset,
+        degradation=w.degradation, method=w.method,
+    )
