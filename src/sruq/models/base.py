@@ -22,6 +22,14 @@ from torch import nn
 MCState = torch.Tensor | tuple[torch.Tensor, ...]
 
 
+FEATURE_DROPOUT = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+"""Dropout that zeroes whole channels (one mask value per sample and channel)."""
+MC_DROPOUT = (nn.Dropout, *FEATURE_DROPOUT)
+"""The dropout kinds MC inference samples masks for."""
+DROPOUT_KINDS = (*MC_DROPOUT, nn.AlphaDropout, nn.FeatureAlphaDropout)
+"""Every dropout module kind (MC inference refuses the ones outside :data:`MC_DROPOUT`)."""
+
+
 class SRModel(nn.Module):
     """Base class: subclasses set ``scale`` and ``in_channels`` and define ``forward``."""
 
@@ -40,8 +48,7 @@ class SRModel(nn.Module):
 
     def dropout_layers(self) -> list[nn.Module]:
         """Every dropout module of the network (what MC inference switches on)."""
-        kinds = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
-        return [m for m in self.modules() if isinstance(m, kinds)]
+        return [m for m in self.modules() if isinstance(m, DROPOUT_KINDS)]
 
     @property
     def has_dropout(self) -> bool:

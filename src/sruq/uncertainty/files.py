@@ -1,9 +1,10 @@
 """The file contract of the per-image uncertainty outputs, and their one reader.
 
 An uncertainty folder ``<method>/`` holds one folder per image with the files of
-:data:`OUTPUT_NAMES` (written by :func:`sruq.uncertainty.outputs.write_image_outputs`): ``mc_mean.png``
-(what the method reports), ``std.npy`` (float32 ``(H, W, C)``, C = 1 for a Y-channel model),
-``error.npy`` (float32 ``mc_mean - HR``, signed, before 8-bit rounding) and the pictures.
+:data:`OUTPUT_NAMES` (written by :func:`sruq.uncertainty.outputs.write_image_outputs`):
+``mc_mean.png`` (what the method reports), ``std.npy`` (float32 ``(H, W, C)``, C = 1 for
+a Y-channel model), ``error.npy`` (float32 ``mc_mean - HR``, signed, before 8-bit
+rounding) and the pictures.
 A calibration file (JSON) holds the sigma-scaling factor fitted on validation images.
 Numpy only: the metric and report steps read these files without torch.
 """
@@ -21,7 +22,7 @@ MEAN, STD, ERROR = "mc_mean.png", "std.npy", "error.npy"
 
 OUTPUT_NAMES = ("lr_input.png", "one_pass.png", "mc_mean.png", "std.npy", "error.npy",
                 "aleatoric_std.npy", "heatmap.png", "colorbar.png", "details")
-"""Everything :func:`sruq.uncertainty.outputs.write_image_outputs` may write into an output folder."""
+"""Everything :func:`~sruq.uncertainty.outputs.write_image_outputs` may write into a folder."""
 
 
 def uncertainty_planes(error_npy: Path, std_npy: Path, crop: int, channel: str = "y",

@@ -25,14 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from sruq.models.base import MCState, SRModel
+from sruq.models.base import DROPOUT_KINDS, FEATURE_DROPOUT, MC_DROPOUT, MCState, SRModel
 from sruq.uncertainty.settings import DEFAULT_SAMPLES
 
 DEFAULT_MAX_BYTES = 1 << 30
 """Approximate activation memory one chunk of samples may use (see :func:`_chunk_size`)."""
 
-_FEATURE_DROPOUT = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
-_SUPPORTED_DROPOUT = (nn.Dropout, *_FEATURE_DROPOUT)
 
 Suffix = Callable[[MCState], tuple[torch.Tensor, ...]]
 
@@ -84,10 +82,9 @@ def _check_samples(samples: int) -> int:
 
 def _active_dropout(model: nn.Module) -> list[nn.Module]:
     """Dropout layers with ``p > 0``; raises for kinds the mask sampler cannot reproduce."""
-    kinds = (nn.Dropout, *_FEATURE_DROPOUT, nn.AlphaDropout, nn.FeatureAlphaDropout)
-    layers = [m for m in model.modules() if isinstance(m, kinds) and m.p > 0]
+    layers = [m for m in model.modules() if isinstance(m, DROPOUT_KINDS) and m.p > 0]
     for layer in layers:
-        if not isinstance(layer, _SUPPORTED_DROPOUT):
+        if not isinstance(layer, MC_DROPOUT):
             raise ValueError(f"MC dropout does not support {type(layer).__name__} layers")
     return layers
 
@@ -184,7 +181,7 @@ class _MaskSampler:
         samples = x.shape[0] // self.batch
         keep = 1.0 - module.p
         scale = 1.0 / keep if keep > 0 else 0.0  # p = 1 drops everything, as torch does
-        if isinstance(module, _FEATURE_DROPOUT):
+        if isinstance(module, FEATURE_DROPOUT):
             units = x.shape[:2].numel()
             per_sample = units // samples
             dropped = np.concatenate(
