@@ -180,12 +180,12 @@ def test_reused_out_replaces_earlier_outputs_and_keeps_user_files(weights, tmp_p
 
 def test_interrupt_while_writing_leaves_out_as_it_was(weights, photo, out, monkeypatch,
                                                       capsys):
-    import sruq.predict
+    import sruq.uncertainty.outputs
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sruq.predict, "save_colorbar", interrupted)  # after the first files
+    monkeypatch.setattr(sruq.uncertainty.outputs, "save_colorbar", interrupted)  # after the first files
     before = snapshot(out)
     assert cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
                      "--out", str(out), "--quiet"]) == 130
@@ -195,10 +195,10 @@ def test_interrupt_while_writing_leaves_out_as_it_was(weights, photo, out, monke
 
 
 def test_a_new_out_folder_appears_whole_or_not_at_all(weights, photo, tmp_path, monkeypatch):
-    import sruq.predict
+    import sruq.uncertainty.outputs
 
     target = tmp_path / "deep" / "new"
-    monkeypatch.setattr(sruq.predict, "save_details", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(sruq.uncertainty.outputs, "save_details", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
                   "--out", str(target), "--quiet", "--debug"])

@@ -23,12 +23,11 @@ from sruq.figures import (
     heatmap_grid,
     metric_spread,
     pick_crop,
-    save_figure,
     training_curves,
     training_figure,
 )
 from sruq.images import modcrop
-from sruq.io import write_image, write_npy
+from sruq.io import save_figure, write_image, write_npy
 from sruq.metrics import psnr, ssim
 from sruq.models import build_model
 from sruq.predict import upscale_image

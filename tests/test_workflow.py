@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -280,6 +281,22 @@ def test_requested_lpips_that_cannot_run_stops_before_any_job(tmp_path):
     message = result.stderr + result.stdout
     assert 'pip install "sruq[lpips]"' in message and "LPIPS (alex) is not available" in message
     assert not (tmp_path / "results").exists()
+
+
+def test_lpips_is_its_own_job_per_method_and_feeds_the_tables(tmp_path):
+    """LPIPS runs in its own rule (env envs/lpips.yaml, see test_envs.py): one job per
+    metrics job, and the tables wait for its per-image CSVs."""
+    config = load_config("test-tiny.yaml")
+    config["metrics"] = {"lpips": "alex"}
+    result = run_workflow(tmp_path, config, "--dry-run", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+    assert int(counts["lpips"]) == int(counts["metrics"]) > 0
+    plan = run_workflow(tmp_path, config, "--dry-run", "--until", "tables").stdout
+    tables = plan[plan.index("rule tables:"):]
+    assert "results/lpips/tiny-test/bicubic/x2/esrcnn.csv" in tables.split("output:")[0]
+    assert "lpips" not in " ".join(re.findall(r"^(\w+)\s+\d+$", run_workflow(
+        tmp_path, load_config("test-tiny.yaml"), "--dry-run", "--quiet", "rules").stdout,
+        flags=re.M))
 
 
 def test_div2k_x4_recipe_plans_its_cluster_run(tmp_path):

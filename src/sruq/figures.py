@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from sruq.images import modcrop
-from sruq.io import atomic_path, read_image
+from sruq.io import read_image
 from sruq.tables import METRICS
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale
 
@@ -30,18 +30,6 @@ Box = tuple[int, int, int, int]
 
 MAX_NAMED_IMAGES = 12
 """Up to this many images get their own colour and a legend entry in the spread plot."""
-
-
-def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.pdf`` (atomic; the PDF without a creation date)."""
-    stem = Path(stem)
-    paths = []
-    for fmt, metadata in (("png", {}), ("pdf", {"CreationDate": None})):
-        path = stem.parent / f"{stem.name}.{fmt}"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
-        paths.append(path)
-    return paths
 
 
 def _block(per_image: pd.DataFrame, dataset: str, scale: int, degradation: str) -> pd.DataFrame:

@@ -28,10 +28,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:  # figures are drawn by the report stage; writing them needs no import
+    from matplotlib.figure import Figure
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 PIXELS_VARIABLE = "SRUQ_MAX_IMAGE_PIXELS"
@@ -212,3 +215,15 @@ def quantize(image: np.ndarray) -> np.ndarray:
     (never wrapped) and rounded half up, as MATLAB's ``im2uint8``."""
     arr = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
     return np.ascontiguousarray(np.floor(arr * 255 + 0.5).astype(np.uint8))
+
+
+def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>.pdf`` (atomic; the PDF without a creation date)."""
+    stem = Path(stem)
+    paths = []
+    for fmt, metadata in (("png", {}), ("pdf", {"CreationDate": None})):
+        path = stem.parent / f"{stem.name}.{fmt}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
+        paths.append(path)
+    return paths

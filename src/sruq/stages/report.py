@@ -10,14 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sruq.figures import (
-    comparison_figure,
-    heatmap_figure,
-    metric_spread,
-    save_figure,
-    training_figure,
-)
-from sruq.io import list_images
+from sruq.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
+from sruq.io import list_images, save_figure
 from sruq.metrics import border
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
 from sruq.uncertainty.plots import plot_reliability, plot_sparsification

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from sruq.figures import save_figure
+from sruq.io import save_figure
 from sruq.uncertainty.quality import ReliabilityData, SparsificationCurves
 
 
