@@ -3,18 +3,29 @@
 The workflow validates ``config/config.yaml`` (or a user's ``--configfile``) against
 ``workflow/schemas/config.schema.yaml`` at start-up, then checks what a schema
 cannot express (names that must refer to known presets, models and datasets).
+:func:`validate_part` checks one part of a config (a model's ``train:`` or ``patches:``
+mapping) against its definition in the same schema, for direct Python callers.
+
+Types are strict, as in Python: an ``integer`` is an ``int`` (not ``1.0``, not ``true``),
+a ``number`` is finite (not ``.nan`` or ``.inf``), and an ``array`` may be a tuple.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+"""The workflow's config schema (in the source tree: ``src/sruq`` -> ``workflow/schemas``)."""
 
 
 class ConfigError(ValueError):
@@ -56,13 +67,35 @@ def check_duplicate_keys(path: str | Path) -> None:
             loader.dispose()
 
 
-def _validator(schema_path: Path) -> Draft202012Validator:
-    schema_path = Path(schema_path).resolve()
+def _is_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
 
+
+def _is_number(checker: Any, instance: Any) -> bool:
+    return (isinstance(instance, numbers.Real) and not isinstance(instance, bool)
+            and math.isfinite(instance))
+
+
+def _is_array(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, list | tuple)
+
+
+_StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number, "array": _is_array}),
+)
+
+
+@cache
+def _validator(schema_path: Path) -> Draft202012Validator:
+    """The validator of a schema file (loaded once); relative ``$ref`` s are files beside it."""
+
+    @cache
     def retrieve(uri: str) -> Resource:
         return Resource.from_contents(_load_yaml(schema_path.parent / uri))
 
-    return Draft202012Validator(_load_yaml(schema_path), registry=Registry(retrieve=retrieve))
+    return _StrictValidator(_load_yaml(schema_path), registry=Registry(retrieve=retrieve))
 
 
 def _specific(error: ValidationError) -> ValidationError:
@@ -90,23 +123,49 @@ def _specific(error: ValidationError) -> ValidationError:
     return error
 
 
-def _describe(error: ValidationError) -> str:
+def key_error(key: str, message: str) -> ConfigError:
+    """The one-line error about config key ``key`` (dotted, e.g. ``models.net.train.lr``)."""
+    return ConfigError(f"config key '{key}': {message}")
+
+
+def _describe(error: ValidationError, where: str = "") -> str:
     error = _specific(error)
-    path = ".".join(str(p) for p in error.absolute_path)
+    path = ".".join([where] * bool(where) + [str(p) for p in error.absolute_path])
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         known = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in known)
         key = ".".join(filter(None, [path, str(extra[0]) if extra else ""]))
         hint = f" (known: {', '.join(sorted(known))})" if known else ""
         return f"config key '{key}' is not a known setting{hint}"
-    return f"config key '{path or '(top level)'}': {error.message}"
+    message = error.message
+    if error.validator == "type" and isinstance(error.instance, float) \
+            and not math.isfinite(error.instance):
+        message = f"{error.instance} is not a finite number"
+    return str(key_error(path or "(top level)", message))
 
 
-def validate(config: Mapping[str, Any], schema_path: Path) -> None:
-    """Raise :class:`ConfigError` naming the first bad key of ``config``."""
-    error = best_match(_validator(schema_path).iter_errors(config))
+def _raise_first(validator: Draft202012Validator, instance: Any, where: str = "") -> None:
+    error = best_match(validator.iter_errors(instance))
     if error is not None:
-        raise ConfigError(_describe(error))
+        raise ConfigError(_describe(error, where))
+
+
+def validate(config: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
+    """Raise :class:`ConfigError` naming the first bad key of ``config``."""
+    _raise_first(_validator(Path(schema_path).resolve()), config)
+
+
+def validate_part(value: Any, definition: str, where: str,
+                  schema_path: Path = SCHEMA_PATH) -> None:
+    """Check ``value`` against ``#/$defs/<definition>`` of the config schema.
+
+    ``where`` is the key of ``value`` in a whole config (e.g. ``models.net.train``); a
+    :class:`ConfigError` names the bad key below it, as :func:`validate` would.
+    """
+    schema_path = Path(schema_path).resolve()
+    part = _validator(schema_path).evolve(
+        schema={"$ref": f"{schema_path.name}#/$defs/{definition}"})
+    _raise_first(part, value, where)
 
 
 def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
@@ -210,7 +269,8 @@ def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
 def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
                 train_sets: list[str], scales: list[int] | None = None) -> None:
     """A model entry: known architecture, building options, train/patch settings, data."""
-    from sruq.train import PatchConfig, TrainConfig, loss_spec
+    from sruq.patches import PatchConfig
+    from sruq.train import TrainConfig, loss_spec
 
     if spec["arch"] not in models:
         raise ConfigError(
@@ -231,10 +291,6 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
             f"config key 'models.{name}.train_on': {train_on!r} is not a dataset with role "
             f"'train' (known: {', '.join(train_sets) or 'none'})"
         )
-    try:
-        train = TrainConfig.from_dict(spec.get("train"), name)
-        PatchConfig.from_dict(spec.get("patches"), name)
-        loss_spec(spec["arch"], models[spec["arch"]].heteroscedastic, train,
-                  f"models.{name}.train")
-    except ValueError as err:
-        raise ConfigError(f"config key {err}") from None
+    train = TrainConfig.from_dict(spec.get("train"), name)
+    PatchConfig.from_dict(spec.get("patches"), name)
+    loss_spec(spec["arch"], models[spec["arch"]].heteroscedastic, train, f"models.{name}.train")

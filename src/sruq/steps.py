@@ -40,8 +40,7 @@ def training_patches(
 ) -> int:
     """Cut the training patches of model entry ``spec`` from an HR folder into a patch set."""
     from sruq.models import build_model
-    from sruq.patches import write_patch_set
-    from sruq.train import PatchConfig, make_patches
+    from sruq.patches import PatchConfig, make_patches, write_patch_set
 
     cfg = PatchConfig.from_dict(spec.get("patches"), model)
     channels = build_model(spec["arch"], scale, **spec.get("kwargs", {})).in_channels
