@@ -33,9 +33,9 @@ from sruq.degrade import PRESETS, matlab_downscale_uint8
 from sruq.images import modcrop
 from sruq.metrics import psnr, ssim
 from sruq.models import SRModel, build_model
-from sruq.patches import PatchDataset, write_patch_set
+from sruq.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
 from sruq.predict import upscale_image
-from sruq.train import PatchConfig, TrainConfig, make_patches, train_model
+from sruq.train import TrainConfig, train_model
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED_X3 = {  # (Set5 PSNR, SSIM), (Set14 PSNR, SSIM) at x3, as the VDSR/FSRCNN papers

@@ -185,7 +185,8 @@ def test_interrupt_while_writing_leaves_out_as_it_was(weights, photo, out, monke
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sruq.uncertainty.outputs, "save_colorbar", interrupted)  # after the first files
+    # after the first files are written
+    monkeypatch.setattr(sruq.uncertainty.outputs, "save_colorbar", interrupted)
     before = snapshot(out)
     assert cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
                      "--out", str(out), "--quiet"]) == 130

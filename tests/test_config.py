@@ -7,9 +7,10 @@ import copy
 import pytest
 import yaml
 
-from sruq.config import ConfigError, check_references, validate
+from sruq.config import check_references
 from sruq.degrade import PRESETS
 from sruq.models import MODELS
+from sruq.schema import ConfigError, validate
 
 from conftest import REPO
 
@@ -36,6 +37,15 @@ def test_every_shipped_config_is_valid():
         (lambda c: c["datasets"]["builtin-test"].update(role="tset"), "builtin-test.role"),
         (lambda c: c["datasets"]["builtin-test"].pop("images"), "'images' is a required"),
         (lambda c: c.update(seed=-1), "'seed'"),
+        (lambda c: c["models"]["esrcnn"]["train"].update(lr=0), r"'models\.esrcnn\.train\.lr'"),
+        (lambda c: c["models"]["esrcnn"]["train"].update(batch_size=8.0),
+         r"'models\.esrcnn\.train\.batch_size': 8\.0 is not of type 'integer'"),
+        (lambda c: c["models"]["esrcnn"]["train"].update(minutes=float("nan")),
+         r"'models\.esrcnn\.train\.minutes': nan is not a finite number"),
+        (lambda c: c["models"]["esrcnn"]["train"].update(sheduler="step"),
+         r"'models\.esrcnn\.train\.sheduler' is not a known setting"),
+        (lambda c: c["models"]["esrcnn"]["patches"].update(rescales=[0]),
+         r"'models\.esrcnn\.patches\.rescales\.0'"),
     ],
 )
 def test_bad_config_names_the_key(config, mutate, message):
@@ -123,10 +133,29 @@ def test_loss_requirements_are_checked_at_start_up(config):
     bad["models"]["aleatoric"] = {"arch": "hetero-srresnet",
                                   "kwargs": {"n_blocks": 1, "channels": 4},
                                   "train": {"loss": {"l1": 1.0}}}
-    with pytest.raises(ConfigError, match=r"models\.aleatoric\.train\.loss: heteroscedastic"):
+    with pytest.raises(ConfigError, match=r"'models\.aleatoric\.train\.loss': heteroscedastic"):
         check_references(bad, PRESETS, MODELS)
     bad = copy.deepcopy(config)
     bad["models"]["gan"] = {"arch": "srgan", "kwargs": {"n_blocks": 1, "channels": 4},
                             "train": {"loss": {"l1": 1.0, "adversarial": 0.1}}}
-    with pytest.raises(ConfigError, match=r"models\.gan\.train\.loss: leave 'adversarial' out"):
+    with pytest.raises(ConfigError, match=r"'models\.gan\.train\.loss': leave 'adversarial' out"):
         check_references(bad, PRESETS, MODELS)
+
+
+@pytest.mark.parametrize(("part", "bad"), [("train", {"ema": 1.5}), ("train", {"lr": "fast"}),
+                                          ("patches", {"hr_size": 0}),
+                                          ("patches", {"augmnt": True})])
+def test_python_callers_get_the_workflow_check(config, part, bad):
+    """TrainConfig/PatchConfig.from_dict check with the schema's rules: the same message."""
+    from sruq.patches import PatchConfig
+    from sruq.train import TrainConfig
+
+    whole = copy.deepcopy(config)
+    whole["models"]["esrcnn"][part] = bad
+    with pytest.raises(ConfigError) as by_schema:
+        validate(whole, SCHEMA)
+    from_dict = {"train": TrainConfig, "patches": PatchConfig}[part].from_dict
+    with pytest.raises(ConfigError) as by_python:
+        from_dict(bad, "esrcnn")
+    assert str(by_python.value) == str(by_schema.value)
+    assert str(by_python.value).startswith(f"config key 'models.esrcnn.{part}.")

@@ -14,19 +14,11 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from sruq.checkpoint import read_weights
+from sruq.checkpoint import load_trained, read_weights
 from sruq.losses import MissingExtraError
-from sruq.patches import PatchDataset, write_patch_set
-from sruq.train import (
-    PatchConfig,
-    TrainConfig,
-    TrainingDiverged,
-    check_requirements,
-    load_trained,
-    lr_factor,
-    make_patches,
-    train_model,
-)
+from sruq.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
+from sruq.schema import ConfigError
+from sruq.train import TrainConfig, TrainingDiverged, check_requirements, lr_factor, train_model
 
 BICUBIC = {"steps": [{"op": "downscale", "mode": "matlab_bicubic"}]}
 TINY_ESPCN = {"in_channels": 1, "n1": 8, "n2": 4}
@@ -269,11 +261,25 @@ def test_huge_learning_rate_diverges_with_a_clear_error(patch_dir: Path, tmp_pat
         ({"loss": {"l3": 1.0}}, "loss"),
         ({"batchsize": 4}, "batchsize"),
         ({"channels_last": "yes"}, "channels_last"),
+        ({"batch_size": 4.0}, "batch_size"),  # strict types, as in Python
+        ({"seed": True}, "seed"),
+        ({"minutes": float("inf")}, "minutes"),
+        ({"betas": (0.9, 1.0)}, r"betas\.1"),
+        ({"discriminator": {"in_channels": 3}}, r"discriminator\.in_channels"),
     ],
 )
 def test_bad_train_config_names_the_key(values: dict, key: str) -> None:
-    with pytest.raises(ValueError, match=rf"^models\.net\.train\.{key}\b"):
+    """One line naming the key, as the workflow's config check says it (same schema)."""
+    with pytest.raises(ConfigError, match=rf"^config key 'models\.net\.train\.{key}'") as info:
         TrainConfig.from_dict(values, "net")
+    assert "\n" not in str(info.value)
+
+
+def test_train_config_keeps_its_defaults_and_stores_floats() -> None:
+    cfg = TrainConfig.from_dict({"lr": 1, "minutes": 2, "betas": (0.5, 0.9)}, "net")
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.minutes == 2.0
+    assert cfg.betas == (0.5, 0.9) and cfg.batch_size == TrainConfig().batch_size
+    assert TrainConfig.from_dict(None) == TrainConfig()
 
 
 def test_cosine_anneals_over_the_budget_that_runs_out_first() -> None:
@@ -287,10 +293,12 @@ def test_cosine_anneals_over_the_budget_that_runs_out_first() -> None:
 
 
 def test_bad_patch_config_names_the_key() -> None:
-    with pytest.raises(ValueError, match=r"^models\.net\.patches\.rescales\b"):
+    with pytest.raises(ConfigError, match=r"^config key 'models\.net\.patches\.rescales\.0'"):
         PatchConfig.from_dict({"rescales": [1.5]}, "net")
-    with pytest.raises(ValueError, match=r"^models\.net\.patches\.hr_size\b"):
+    with pytest.raises(ConfigError, match=r"^config key 'models\.net\.patches\.hr_size'"):
         PatchConfig.from_dict({"hr_size": 48, "lr_size": 24}, "net")
+    with pytest.raises(ConfigError, match=r"^config key 'models\.net\.patches\.per_imag'"):
+        PatchConfig.from_dict({"per_imag": 4}, "net")
 
 
 def test_make_patches_rescales_and_converts_to_y() -> None:
@@ -363,3 +371,25 @@ def test_training_errors_name_the_config_entry_not_the_architecture(patch_dir: P
         train_model("espcn", {"in_channels": 1, "n1": 8, "n2": 4, "dropout": 0.05}, 2,
                     PatchDataset(patch_dir), [], cfg, tmp_path, progress=False,
                     label="espcn-mc")
+
+
+def test_ema_starts_at_the_model_averages_parameters_and_copies_buffers() -> None:
+    from sruq.models import build_model
+    from sruq.train.state import ema_model
+
+    model = build_model("srresnet", 2, n_blocks=1, channels=4)  # batch norm: buffers
+    ema = ema_model(model, 0.75)
+    assert all(torch.equal(a, b) for a, b in zip(ema.module.state_dict().values(),
+                                                 model.state_dict().values(), strict=True))
+    before = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+        model.train()(torch.rand(2, 3, 8, 8))  # moves the batch-norm running statistics
+    ema.update_parameters(model)
+    for averaged, old, new in zip(ema.module.parameters(), before, model.parameters(),
+                                  strict=True):
+        assert torch.equal(averaged, old.lerp(new, 0.25))
+    assert all(torch.equal(a, b) for a, b in zip(ema.module.buffers(), model.buffers(),
+                                                 strict=True))  # copied, not averaged
+    assert not ema.module.training

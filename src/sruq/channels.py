@@ -3,14 +3,17 @@
 A greyscale image goes through an RGB model as three equal channels, and the channel mean
 of the output comes back; a colour image goes through a Y-channel model as its BT.601
 luma, and the model's Y is joined with the image's Cb and Cr upscaled by bicubic
-interpolation.  The std of a Y-channel model stays one (luma) channel.
+interpolation.  The std of a Y-channel model stays one (luma) channel.  Training data
+follow the same policy on 8-bit images (:func:`match_channels`).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from sruq.imresize import imresize
+from sruq.color import rgb_to_y
+from sruq.imresize import imresize, round_half_up
 from sruq.tensors import rgb_to_ycbcr, ycbcr_to_rgb
 
 Box = tuple[int, int, int, int]
@@ -49,3 +52,15 @@ class ChannelAdapter:
     def spread(self, std: torch.Tensor) -> torch.Tensor:
         """A std map of the model with the image's channels (a luma std stays one channel)."""
         return std.mean(dim=-3, keepdim=True) if (self.channels, self.expected) == (1, 3) else std
+
+
+def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """An ``(H, W, C)`` uint8 training image with ``channels`` channels: RGB -> Y (BT.601,
+    rounded to 8 bits, as the evaluation sees it) for Y models, grey -> replicated for RGB
+    models."""
+    if image.shape[2] == channels:
+        return image
+    if channels == 1:
+        y = round_half_up(torch.from_numpy(rgb_to_y(image))).numpy()
+        return np.clip(y, 0, 255).astype(np.uint8)[:, :, None]
+    return np.repeat(image, channels, axis=2)

@@ -1,8 +1,8 @@
-"""Config validation with one-line errors that name the offending key.
+"""Config checks with one-line errors that name the offending key.
 
-The workflow validates ``config/config.yaml`` (or a user's ``--configfile``) against
-``workflow/schemas/config.schema.yaml`` at start-up, then checks what a schema
-cannot express (names that must refer to known presets, models and datasets).
+The workflow validates ``config/config.yaml`` (or a user's ``--configfile``) against the
+schema (:mod:`sruq.schema`) at start-up, then checks here what a schema cannot express
+(keys given twice, names that must refer to known presets, models and datasets).
 """
 
 from __future__ import annotations
@@ -12,18 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
 
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key."""
-
-
-def _load_yaml(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+from sruq.schema import ConfigError
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -54,59 +44,6 @@ def check_duplicate_keys(path: str | Path) -> None:
             loader.get_single_data()
         finally:
             loader.dispose()
-
-
-def _validator(schema_path: Path) -> Draft202012Validator:
-    schema_path = Path(schema_path).resolve()
-
-    def retrieve(uri: str) -> Resource:
-        return Resource.from_contents(_load_yaml(schema_path.parent / uri))
-
-    return Draft202012Validator(_load_yaml(schema_path), registry=Registry(retrieve=retrieve))
-
-
-def _specific(error: ValidationError) -> ValidationError:
-    """Descend from a failed ``oneOf``/``anyOf`` into the branch the user meant.
-
-    A branch is ruled out when it fails on a discriminating ``const`` (such as
-    ``op: blur``) or on the value's type itself; the first remaining branch's own
-    error is more telling than "not valid under any of the given schemas".
-    """
-    while error.context:
-        branches: dict[Any, list[ValidationError]] = {}
-        for sub in error.context:
-            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-        viable = [
-            errs for errs in branches.values()
-            if not any(e.validator == "const" or (e.validator == "type" and not e.relative_path)
-                       for e in errs)
-        ]
-        if not viable:
-            break
-        found = best_match(viable[0])
-        if found is None:
-            break
-        error = found
-    return error
-
-
-def _describe(error: ValidationError) -> str:
-    error = _specific(error)
-    path = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        known = set(error.schema.get("properties", {}))
-        extra = sorted(k for k in error.instance if k not in known)
-        key = ".".join(filter(None, [path, str(extra[0]) if extra else ""]))
-        hint = f" (known: {', '.join(sorted(known))})" if known else ""
-        return f"config key '{key}' is not a known setting{hint}"
-    return f"config key '{path or '(top level)'}': {error.message}"
-
-
-def validate(config: Mapping[str, Any], schema_path: Path) -> None:
-    """Raise :class:`ConfigError` naming the first bad key of ``config``."""
-    error = best_match(_validator(schema_path).iter_errors(config))
-    if error is not None:
-        raise ConfigError(_describe(error))
 
 
 def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
@@ -210,7 +147,8 @@ def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
 def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
                 train_sets: list[str], scales: list[int] | None = None) -> None:
     """A model entry: known architecture, building options, train/patch settings, data."""
-    from sruq.train import PatchConfig, TrainConfig, loss_spec
+    from sruq.patches import PatchConfig
+    from sruq.train import TrainConfig, loss_spec
 
     if spec["arch"] not in models:
         raise ConfigError(
@@ -231,13 +169,9 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
             f"config key 'models.{name}.train_on': {train_on!r} is not a dataset with role "
             f"'train' (known: {', '.join(train_sets) or 'none'})"
         )
-    try:
-        train = TrainConfig.from_dict(spec.get("train"), name)
-        PatchConfig.from_dict(spec.get("patches"), name)
-        loss_spec(spec["arch"], models[spec["arch"]].heteroscedastic, train,
-                  f"models.{name}.train")
-    except ValueError as err:
-        raise ConfigError(f"config key {err}") from None
+    train = TrainConfig.from_dict(spec.get("train"), name)
+    PatchConfig.from_dict(spec.get("patches"), name)
+    loss_spec(spec["arch"], models[spec["arch"]].heteroscedastic, train, f"models.{name}.train")
 
 
 def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:

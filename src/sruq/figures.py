@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from sruq.images import modcrop
-from sruq.io import read_image
+from sruq.io import atomic_path, read_image
 from sruq.tables import METRICS
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale
 
@@ -374,3 +374,13 @@ def training_curves(logs: Mapping[str, pd.DataFrame]) -> Figure:
 def training_figure(logs: Mapping[str, Path]) -> Figure:
     """:func:`training_curves` from ``log.csv`` files, keyed by model name."""
     return training_curves({model: read_training_log(path) for model, path in logs.items()})
+
+
+def write_training_curve(path: Path, rows: Sequence[Mapping[str, object]], title: str) -> None:
+    """One run's ``curve.png`` (the trainer's): :func:`training_curves` of its log rows,
+    as ``log.csv`` holds them (``""`` where a row has no value), titled ``title``."""
+    log = pd.DataFrame(list(rows)).apply(pd.to_numeric, errors="coerce")
+    fig = training_curves({title: log})
+    fig.suptitle(title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)

@@ -1,7 +1,8 @@
-"""Aligned LR/HR training patches: extraction, an on-disk patch set, and datasets.
+"""Aligned LR/HR training patches: cutting them, an on-disk patch set, and datasets.
 
-A patch set is a folder with ``lr.npy`` ``(N, C, p, p)`` and ``hr.npy``
-``(N, C, s*p, s*p)`` (uint8, memory-mappable, so training reads no images)
+:func:`make_patches` cuts a model's patches from HR images as its ``patches:`` mapping
+(:class:`PatchConfig`) says.  A patch set is a folder with ``lr.npy`` ``(N, C, p, p)`` and
+``hr.npy`` ``(N, C, s*p, s*p)`` (uint8, memory-mappable, so training reads no images)
 and ``meta.json``.  :class:`OnTheFlyDataset` instead degrades fresh random HR
 crops every epoch (for random degradations such as ``realesrgan``).
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sruq.degrade import degrade_uint8, validate_preset
+from sruq.channels import match_channels
+from sruq.degrade import degrade_uint8, matlab_bicubic_resize, validate_preset
+from sruq.images import image_seed, modcrop
 from sruq.io import atomic_dir, write_json
+from sruq.schema import key_error, validate_part
+from sruq.tensors import to_tensor, to_uint8
 
 
 def _augment(arr: np.ndarray, rotations: int, flip: bool) -> np.ndarray:
@@ -83,6 +89,99 @@ def extract_patch_pairs(
     if not lr_patches:
         raise ValueError("pairs is empty: no patches to extract")
     return np.ascontiguousarray(np.stack(lr_patches)), np.ascontiguousarray(np.stack(hr_patches))
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    """How training patches are cut (the ``patches:`` mapping of a model entry).
+
+    ``lr_size`` is the LR patch side; or ``hr_size`` the HR side, the LR side then being
+    ``hr_size // scale`` (the same cost at every scale for pre-upsampling networks).
+    ``per_image`` is the number of patches cut from every (rescaled) training image,
+    ``rescales`` the factors by which each HR image is also shrunk
+    (MATLAB bicubic) before it is degraded -- more data from few images, as in VDSR and
+    FSRCNN; ``augment`` gives each patch a random flip and 90-degree rotation.
+    """
+
+    lr_size: int | None = 32
+    hr_size: int | None = None
+    per_image: int = 64
+    rescales: tuple[float, ...] = (1.0,)
+    augment: bool = True
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None, model: str = "model") -> PatchConfig:
+        """Check a config mapping against the ``#/$defs/patches`` rules of the config
+        schema; a bad key raises :class:`sruq.config.ConfigError` (a ``ValueError``) naming
+        ``models.<model>.patches.<key>``."""
+        prefix = f"models.{model}.patches"
+        values = {} if values is None else values
+        validate_part(values, "patches", prefix)
+        d = {**cls().__dict__, **values}
+        if "hr_size" in values:
+            if "lr_size" in values:
+                raise key_error(f"{prefix}.hr_size", "cannot be given with lr_size")
+            d["lr_size"] = None
+        d["rescales"] = tuple(float(f) for f in d["rescales"])
+        return cls(**d)
+
+    def lr_side(self, scale: int) -> int:
+        """The LR patch side at ``scale``; ``ValueError`` if ``hr_size`` is below the scale."""
+        if self.lr_size is not None:
+            return self.lr_size
+        assert self.hr_size is not None
+        if self.hr_size < scale:
+            raise ValueError(f"patches.hr_size {self.hr_size} is smaller than the scale {scale}")
+        return self.hr_size // scale
+
+
+def _rescale(hr: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink a uint8 ``(H, W, C)`` image by ``factor`` with MATLAB bicubic (uint8 out)."""
+    if factor == 1.0:
+        return hr
+    size = (max(1, round(hr.shape[0] * factor)), max(1, round(hr.shape[1] * factor)))
+    out = matlab_bicubic_resize(to_tensor(hr)[0], size)
+    return to_uint8(out)
+
+
+def make_patches(
+    hr_images: Iterable[np.ndarray],
+    scale: int,
+    preset: Mapping[str, Any],
+    cfg: PatchConfig,
+    in_channels: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """LR/HR training patches from HR images: rescale, mod-crop, degrade, cut.
+
+    Every HR ``(H, W, C)`` uint8 image is shrunk by each factor of ``cfg.rescales``,
+    mod-cropped, degraded with ``preset`` (as the test LR images are, on all channels),
+    converted to ``in_channels`` (Y for one-channel models) and cut into ``cfg.per_image``
+    aligned patches.  Versions smaller than the patch are skipped.  Images are consumed one
+    at a time (pass a generator for large sets).  Returns ``(N, C, p, p)`` and
+    ``(N, C, s*p, s*p)`` uint8 arrays for :func:`write_patch_set`.
+    """
+    lr_size = cfg.lr_side(scale)
+    lr_parts: list[np.ndarray] = []
+    hr_parts: list[np.ndarray] = []
+    for index, image in enumerate(hr_images):
+        for factor in cfg.rescales:
+            key = (str(index), f"{factor:g}")
+            hr = modcrop(_rescale(np.atleast_3d(image), factor), scale)
+            if min(hr.shape[:2]) < lr_size * scale:
+                continue
+            lr, _ = degrade_uint8(hr, dict(preset), scale, image_seed(seed, "degrade", *key))
+            lr = match_channels(np.atleast_3d(lr), in_channels)
+            hr = match_channels(hr, in_channels)
+            patch_seed = int(image_seed(seed, "patches", *key).integers(2**63))
+            lr_p, hr_p = extract_patch_pairs([(lr, hr)], lr_size, scale, cfg.per_image,
+                                             patch_seed, cfg.augment)
+            lr_parts.append(lr_p)
+            hr_parts.append(hr_p)
+    if not lr_parts:
+        raise ValueError(f"no training image is large enough for LR patches of {lr_size} "
+                         f"pixels at scale {scale}")
+    return np.concatenate(lr_parts), np.concatenate(hr_parts)
 
 
 def write_patch_set(out_dir: Path, lr: np.ndarray, hr: np.ndarray, meta: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from sruq.config import check_duplicate_keys, check_references, mc_settings
-from sruq.config import validate as validate_config
+from sruq.schema import validate as validate_config
 from sruq.degrade import PRESETS
 from sruq.methods import split_method
 from sruq.models import MODELS, has_dropout

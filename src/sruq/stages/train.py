@@ -14,8 +14,8 @@ from sruq.classical import SparseCodingSR
 from sruq.images import modcrop
 from sruq.io import list_images, read_image, write_json
 from sruq.models import build_model
-from sruq.patches import PatchDataset, write_patch_set
-from sruq.train import PatchConfig, TrainConfig, make_patches, train_model
+from sruq.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
+from sruq.train import TrainConfig, train_model
 
 
 def valid_pairs(hr_dirs: Sequence[Path], lr_dirs: Sequence[Path],
