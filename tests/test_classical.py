@@ -149,7 +149,7 @@ def test_wiener_recovers_a_known_gaussian_blur() -> None:
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1), (1, 1, 2, 3), (2, 3, 48, 64)])
-def test_fd_wiener_output_is_finite_and_in_range(shape: tuple[int, ...]) -> None:
+def test_fd_output_is_finite_and_in_range(shape: tuple[int, ...]) -> None:
     x = torch.rand(shape, generator=torch.Generator().manual_seed(1))
     model = WienerSR(SCALE, sigma=1.2, balance=1e-3)
     out = model(x)
@@ -157,16 +157,16 @@ def test_fd_wiener_output_is_finite_and_in_range(shape: tuple[int, ...]) -> None
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
-def test_fd_wiener_on_a_real_image_and_without_kernel() -> None:
+def test_fd_on_a_real_image_and_without_kernel() -> None:
     lr = _low_res(data.astronaut()[:128, :128])
-    sharp = build_model("fd-wiener", SCALE, kernel=gaussian_kernel(0.8).tolist(), balance=0.01)
+    sharp = build_model("fd", SCALE, kernel=gaussian_kernel(0.8).tolist(), balance=0.01)
     out = sharp(lr)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert _hf_energy(out) > _hf_energy(imresize(lr, scale=SCALE))
     assert torch.equal(WienerSR(SCALE)(lr), build_model("bicubic", SCALE)(lr))
 
 
-def test_fd_wiener_rejects_bad_options() -> None:
+def test_fd_rejects_bad_options() -> None:
     with pytest.raises(ValueError, match="not both"):
         WienerSR(SCALE, kernel=np.ones((3, 3)), sigma=1.0)
     with pytest.raises(ValueError, match="balance"):

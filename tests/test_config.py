@@ -9,8 +9,9 @@ import yaml
 
 from sruq.config import check_references
 from sruq.degrade import PRESETS
+from sruq.errors import ConfigError
 from sruq.models import MODELS
-from sruq.schema import ConfigError, validate
+from sruq.schema import validate
 
 from conftest import REPO
 

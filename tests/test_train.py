@@ -15,9 +15,9 @@ import torch
 from torch.utils.data import Dataset
 
 from sruq.checkpoint import load_trained, read_weights
+from sruq.errors import ConfigError
 from sruq.losses import MissingExtraError
 from sruq.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
-from sruq.schema import ConfigError
 from sruq.train import TrainConfig, TrainingDiverged, check_requirements, lr_factor, train_model
 
 BICUBIC = {"steps": [{"op": "downscale", "mode": "matlab_bicubic"}]}

@@ -17,7 +17,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from sruq import __version__
+from sruq import __version__, layout
 
 DESCRIPTION = """\
 sruq: single-image super-resolution with Monte-Carlo (MC) dropout uncertainty.
@@ -50,16 +50,21 @@ class CLIError(Exception):
 
 def _candidates(name: str, scale: int | None, degradation: str | None,
                 results: Path) -> list[Path]:
-    """Weight files of workflow model ``name`` under ``results/models`` (layout
-    ``<train set>/<degradation>/x<scale>/<model>/weights.pt``) matching the filters."""
-    pattern = f"*/{degradation or '*'}/x{scale or '*'}/{name}/weights.pt"
-    return sorted((results / "models").glob(pattern))
+    """Weight files (:data:`sruq.layout.WEIGHTS`) of workflow model ``name`` in the results
+    folder ``results`` matching the filters (``None``: any)."""
+    return layout.glob(layout.WEIGHTS, results, model=name, scale=scale, degradation=degradation)
 
 
-def _describe(path: Path) -> str:
+def _weights_wildcards(weights: Path, results: Path) -> dict[str, str]:
+    """Training set (``dataset``), degradation, scale and model of a found weight file."""
+    return layout.parse(layout.rooted(layout.WEIGHTS, results), weights)
+
+
+def _describe(path: Path, results: Path) -> str:
     """``--scale S --degradation D`` (and the training set) of a workflow weight file."""
-    train_set, degradation, scale = path.parts[-5], path.parts[-4], path.parts[-3][1:]
-    return f"--scale {scale} --degradation {degradation} (trained on {train_set}: {path})"
+    w = _weights_wildcards(path, results)
+    return (f"--scale {w['scale']} --degradation {w['degradation']} "
+            f"(trained on {w['dataset']}: {path})")
 
 
 def _find_weights(name: str, scale: int | None, degradation: str | None,
@@ -68,15 +73,16 @@ def _find_weights(name: str, scale: int | None, degradation: str | None,
     if not found:
         others = _candidates(name, None, None, results)
         if others:
-            listing = "; ".join(_describe(p) for p in others)
+            listing = "; ".join(_describe(p, results) for p in others)
             raise CLIError(f"--model {name!r}: no trained weights for the given --scale/"
                            f"--degradation; trained: {listing}")
         raise CLIError(
-            f"--model {name!r}: no trained weights under {results / 'models'} "
+            f"--model {name!r}: no trained weights under "
+            f"{layout.base_dir(layout.rooted(layout.WEIGHTS, results))} "
             f"(train it with the workflow, or give --weights FILE)"
         )
     if len(found) > 1:
-        listing = "; ".join(_describe(p) for p in found)
+        listing = "; ".join(_describe(p, results) for p in found)
         raise CLIError(f"--model {name!r} matches {len(found)} trained models, pick one with "
                        f"--scale/--degradation (or give --weights FILE): {listing}")
     return found[0]
@@ -84,8 +90,9 @@ def _find_weights(name: str, scale: int | None, degradation: str | None,
 
 def _calibration_of(weights: Path, results: Path) -> Path | None:
     """The workflow's sigma-scaling file of a weight file found under ``results``."""
-    degradation, scale, model = weights.parts[-4], weights.parts[-3], weights.parts[-2]
-    path = results / "calibration" / degradation / scale / f"{model}.json"
+    w = _weights_wildcards(weights, results)
+    path = Path(layout.fill(layout.rooted(layout.CALIBRATION, results), method=w["model"],
+                            degradation=w["degradation"], scale=w["scale"]))
     return path if path.is_file() else None
 
 
@@ -230,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "64x64 patches of the centre crop; whole: one pass")
     up.add_argument("--out", type=Path, metavar="DIR",
                     help="output folder (default sruq-out/<image name>)")
-    up.add_argument("--results", type=Path, default=Path("results"),
-                    help="workflow results folder searched by --model (default results)")
+    up.add_argument("--results", type=Path, default=Path(layout.ROOT),
+                    help=f"workflow results folder searched by --model (default {layout.ROOT})")
     up.add_argument("--seed", type=int, default=0, help="seed of the dropout masks")
     up.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda...")
     up.add_argument("--vmin", type=float, default=defaults.vmin,

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from sruq.schema import ConfigError
+from sruq.errors import ConfigError
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -1,20 +1,40 @@
 """Every method the workflow evaluates, built from its table name.
 
 Names: an interpolation baseline (``bicubic``...), a trained model of the config
-(``esrcnn``...), a classical method (``sparse-coding``, ``fd``), or any of these with a
+(``esrcnn``...), a classical method (``sparse-coding``, ``fd``), any of these with a
 variant suffix: ``+edge-pre`` / ``+edge-post`` (sharpening around the method) or ``+x8``
-(geometric self-ensemble, whose spread is an uncertainty source).
+(geometric self-ensemble, whose spread is an uncertainty source), or a deep ensemble of
+trained models.  :func:`method_kinds` gives the kind (:data:`KINDS`) of every method of a
+config: the workflow runs each kind with its own rule, and :data:`UNCERTAIN_KINDS` also
+write uncertainty outputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from sruq.errors import ConfigError
 from sruq.models.base import SRModel
 
 VARIANTS = ("edge-pre", "edge-post", "x8")
+
+KINDS: dict[str, str] = {
+    "baseline": "an interpolation baseline (config key baselines), run once",
+    "network": "a trained model without dropout (models), run once",
+    "mc-dropout": "a trained model with dropout (models): MC-dropout samples",
+    "classical": "a classical method (classical.methods), run once",
+    "variant": "a +edge-pre / +edge-post variant (variants), run once",
+    "x8": "a +x8 geometric self-ensemble (variants): the 8 transforms' spread",
+    "deep-ensemble": "a deep ensemble of trained models (ensembles): the members' spread",
+}
+"""Every kind of method and what it is."""
+
+UNCERTAIN_KINDS = ("mc-dropout", "x8", "deep-ensemble")
+"""The kinds that are uncertainty sources: they also write per-pixel spreads."""
+
+HasDropout = Callable[[str, Mapping[str, Any] | None], bool]
 
 
 def split_method(name: str) -> tuple[str, str | None]:
@@ -24,6 +44,47 @@ def split_method(name: str) -> tuple[str, str | None]:
         raise ValueError(f"method {name!r}: unknown variant {variant!r} "
                          f"(known: {', '.join(VARIANTS)})")
     return base, variant or None
+
+
+def _named_methods(config: Mapping[str, Any],
+                   has_dropout: HasDropout) -> Iterator[tuple[str, str, str]]:
+    """(config key, method, kind) of every method of ``config``, in table order."""
+    for i, name in enumerate(config.get("baselines", [])):
+        yield f"baselines.{i}", name, "baseline"
+    for name, spec in config.get("models", {}).items():
+        dropout = has_dropout(spec["arch"], spec.get("kwargs"))
+        yield f"models.{name}", name, "mc-dropout" if dropout else "network"
+    for i, name in enumerate(config.get("classical", {}).get("methods", [])):
+        yield f"classical.methods.{i}", name, "classical"
+    for i, name in enumerate(config.get("variants", [])):
+        yield f"variants.{i}", name, "x8" if split_method(name)[1] == "x8" else "variant"
+    for name in config.get("ensembles", {}):
+        yield f"ensembles.{name}", name, "deep-ensemble"
+
+
+def method_kinds(config: Mapping[str, Any], has_dropout: HasDropout) -> dict[str, str]:
+    """Every method of a workflow config -> its kind (a key of :data:`KINDS`), in table
+    order: baselines, models, classical methods, variants, ensembles.
+
+    ``has_dropout(arch, kwargs)`` (:func:`sruq.models.has_dropout`) tells MC-dropout
+    models from deterministic networks.  A name given twice is a :class:`ConfigError`.
+    """
+    kinds: dict[str, str] = {}
+    for key, name, kind in _named_methods(config, has_dropout):
+        if name in kinds:
+            raise ConfigError(f"config key '{key}': {name!r} is already a method of this "
+                              f"config ({kinds[name]})")
+        kinds[name] = kind
+    return kinds
+
+
+def methods_of_kind(kinds: Mapping[str, str], *wanted: str) -> list[str]:
+    """The methods of ``kinds`` (from :func:`method_kinds`) of the ``wanted`` kinds, in
+    order."""
+    unknown = [kind for kind in wanted if kind not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown method kind {unknown[0]!r} (known: {', '.join(KINDS)})")
+    return [name for name, kind in kinds.items() if kind in wanted]
 
 
 def build_method(

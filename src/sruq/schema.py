@@ -22,12 +22,12 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
+from sruq.errors import ConfigError
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 """The workflow's config schema (in the source tree: ``src/sruq`` -> ``workflow/schemas``)."""
 
 
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key."""
 
 
 def _load_yaml(path: Path) -> Any:

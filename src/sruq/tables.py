@@ -25,6 +25,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from sruq.io import write_csv, write_text
+from sruq.layout import BLOCK, fill
 
 KEYS = ["dataset", "scale", "degradation", "method"]
 IMAGE_KEYS = [*KEYS, "image"]
@@ -133,10 +134,11 @@ def combinations(summary: pd.DataFrame) -> list[tuple[str, int, str]]:
 
 def comparison_stem(dataset: str, scale: int, degradation: str) -> str:
     """File stem of one comparison table: ``<dataset>_x<scale>_<degradation>``."""
-    return f"{dataset}_x{scale}_{degradation}"
+    return fill(BLOCK, dataset=dataset, scale=scale, degradation=degradation)
 
 
-SUMMARY_FILES = ("per_image.csv", "summary.csv", "summary.md")
+PER_IMAGE = "per_image.csv"
+SUMMARY_FILES = (PER_IMAGE, "summary.csv", "summary.md")
 COMPARISON_SUFFIXES = (".csv", ".md", ".tex")
 
 

@@ -5,12 +5,14 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
+from sruq import layout
 from sruq.config import check_duplicate_keys, check_references, mc_settings
 from sruq.schema import validate as validate_config
 from sruq.degrade import PRESETS
-from sruq.methods import split_method
+from sruq.layout import fill
+from sruq.methods import UNCERTAIN_KINDS, method_kinds, methods_of_kind, split_method
 from sruq.models import MODELS, has_dropout
-from sruq.tables import table_files
+from sruq.tables import PER_IMAGE, table_files
 
 min_version("8.0")
 
@@ -36,25 +38,19 @@ VALID_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "valid"
 TRAIN_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "train"]
 LPIPS_NET = config["metrics"]["lpips"]
 MODELS_CFG = config["models"]
-BASELINES = config["baselines"]
-CLASSICAL = config["classical"]["methods"]
-VARIANTS = config["variants"]
-X8_VARIANTS = [v for v in VARIANTS if split_method(v)[1] == "x8"]
 ENSEMBLES = config["ensembles"]
-METHODS = BASELINES + list(MODELS_CFG) + CLASSICAL + VARIANTS + list(ENSEMBLES)
-# trained networks with dropout get MC outputs (rule infer_model); the others run once,
-# like every other method without uncertainty (rule upscale)
-MC_MODELS = [name for name, spec in MODELS_CFG.items() if has_dropout(spec["arch"], spec["kwargs"])]
-# methods run by the `upscale` rule: no uncertainty outputs
-SIMPLE_METHODS = (
-    BASELINES
-    + [m for m in MODELS_CFG if m not in MC_MODELS]
-    + CLASSICAL
-    + [v for v in VARIANTS if v not in X8_VARIANTS]
-)
-# MC-dropout models, x8 variants and deep ensembles are the uncertainty sources
-UNCERTAIN_METHODS = MC_MODELS + X8_VARIANTS + list(ENSEMBLES)
 METRICS_CFG = config["metrics"]
+# every method of the config by its kind (sruq.methods.KINDS), in table order; each of
+# the rules upscale, infer_model, self_ensemble and deep_ensemble runs its kinds
+KIND_OF = method_kinds(config, has_dropout)
+METHODS = list(KIND_OF)
+UNCERTAIN_METHODS = methods_of_kind(KIND_OF, *UNCERTAIN_KINDS)
+
+
+def method_pattern(*kinds):
+    """A ``method`` wildcard constraint matching exactly the config's methods of ``kinds``
+    (a rule without any matches nothing)."""
+    return "|".join(re.escape(m) for m in methods_of_kind(KIND_OF, *kinds)) or "^$"
 
 
 def model_scales(model):
@@ -90,41 +86,43 @@ COMBOS = dict(
     dataset=TEST_SETS, degradation=config["degradations"], scale=config["scales"]
 )
 METRIC_FILES = [
-    f"results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv"
+    fill(layout.METRICS, dataset=dataset, degradation=degradation, scale=scale, method=method)
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
     for method in methods_at(scale)
 ]
 # LPIPS has its own rule and env (torch, torchvision, lpips); the tables merge its column
 LPIPS_FILES = [
-    f"results/lpips/{dataset}/{degradation}/x{scale}/{method}.csv"
+    fill(layout.LPIPS, dataset=dataset, degradation=degradation, scale=scale, method=method)
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
     for method in methods_at(scale)
 ] if LPIPS_NET else []
 UNCERTAINTY_FILES = [
-    f"results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv"
+    fill(layout.UNCERTAINTY_METRICS, dataset=dataset, degradation=degradation, scale=scale,
+         method=method)
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
     for method in methods_at(scale, UNCERTAIN_METHODS)
 ]
 TABLES = [
     str(p)
     for p in table_files(
-        Path("results/tables"),
+        Path(layout.TABLES),
         itertools.product(TEST_SETS, config["scales"], config["degradations"]),
     )
 ]
+PER_IMAGE_TABLE = str(Path(layout.TABLES) / PER_IMAGE)
 FIGURES = [
-    f"results/figures/{dataset}_x{scale}_{degradation}/{name}.png"
+    fill(layout.FIGURE, dataset=dataset, degradation=degradation, scale=scale, figure=name)
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
     for name in ["metrics", "comparison"]
     + (["heatmaps", "sparsification", "reliability"] if methods_at(scale, UNCERTAIN_METHODS) else [])
-] + (["results/figures/training_curves.png"] if MODELS_CFG else [])
+] + ([layout.TRAINING_CURVES] if MODELS_CFG else [])
 
 
 def source_record(wildcards):
     """Builtin photos need no download; folders and benchmark sets are located first."""
     if DATASETS[wildcards.dataset]["source"] == "builtin":
         return {}
-    return {"source": f"results/data/{wildcards.dataset}/source.json"}
+    return {"source": fill(layout.SOURCE, dataset=wildcards.dataset)}
 
 
 def train_set_of(model):
@@ -133,20 +131,21 @@ def train_set_of(model):
     return spec.get("train_on", TRAIN_SETS[0] if TRAIN_SETS else "")
 
 
-def model_dir(model, degradation, scale):
-    """The folder of a trained model's weights, log and curve."""
-    return f"results/models/{train_set_of(model)}/{degradation}/x{scale}/{model}"
+def model_file(pattern, model, degradation, scale):
+    """A file of a trained model of the config (``layout.WEIGHTS``, ``TRAINING_LOG``...)."""
+    return fill(pattern, dataset=train_set_of(model), degradation=degradation, scale=scale,
+                model=model)
 
 
 def weights_of(wildcards):
     """The weight file of a trained model for the wildcards' degradation and scale."""
-    return f"{model_dir(wildcards.method, wildcards.degradation, wildcards.scale)}/weights.pt"
+    return model_file(layout.WEIGHTS, wildcards.method, wildcards.degradation, wildcards.scale)
 
 
 def ensemble_weights(wildcards):
     """The weight files of a deep ensemble's members for the wildcards' degradation/scale."""
     w = wildcards
-    return [f"{model_dir(m, w.degradation, w.scale)}/weights.pt" for m in ENSEMBLES[w.method]]
+    return [model_file(layout.WEIGHTS, m, w.degradation, w.scale) for m in ENSEMBLES[w.method]]
 
 
 def method_inputs(wildcards):
@@ -156,17 +155,17 @@ def method_inputs(wildcards):
     w = wildcards
     inputs = {}
     if base in MODELS_CFG:
-        inputs["weights"] = f"{model_dir(base, w.degradation, w.scale)}/weights.pt"
+        inputs["weights"] = model_file(layout.WEIGHTS, base, w.degradation, w.scale)
     if base == "sparse-coding":
-        inputs["dictionary"] = f"results/models/{train_set_of(base)}/x{w.scale}/sparse-coding.npz"
+        inputs["dictionary"] = fill(layout.DICTIONARY, dataset=train_set_of(base), scale=w.scale)
     if variant == "x8":
-        inputs["hr"] = f"results/data/{w.dataset}/hr"
+        inputs["hr"] = fill(layout.HR, dataset=w.dataset)
     return inputs
 
 
 def calibration_file(degradation, scale, method):
     """The sigma-scaling factor of an uncertainty source, fitted on the validation images."""
-    return f"results/calibration/{degradation}/x{scale}/{method}.json"
+    return fill(layout.CALIBRATION, degradation=degradation, scale=scale, method=method)
 
 
 def heatmap_calibration(wildcards):
@@ -181,6 +180,8 @@ def heatmap_calibration(wildcards):
 def calibration_inputs(wildcards):
     """MC outputs on the validation sets, for sigma scaling (none: no scaling)."""
     w = wildcards
-    return expand(
-        f"results/uncertainty/{{valid}}/{w.degradation}/x{w.scale}/{w.method}", valid=VALID_SETS
-    )
+    return [
+        fill(layout.UNCERTAINTY, dataset=valid, degradation=w.degradation, scale=w.scale,
+             method=w.method)
+        for valid in VALID_SETS
+    ]

@@ -1,8 +1,8 @@
 rule download:
     output:
-        "results/data/{dataset}/source.json",
+        layout.SOURCE,
     log:
-        "results/logs/download/{dataset}.log",
+        layout.LOGS["download"],
     params:
         spec=lambda w: DATASETS[w.dataset],
         mirror=config["data_mirror"],
@@ -18,9 +18,9 @@ rule prepare_hr:
     input:
         unpack(source_record),
     output:
-        directory("results/data/{dataset}/hr"),
+        directory(layout.HR),
     log:
-        "results/logs/prepare_hr/{dataset}.log",
+        layout.LOGS["prepare_hr"],
     params:
         spec=lambda w: DATASETS[w.dataset],
     localrule: True
@@ -32,16 +32,16 @@ rule prepare_hr:
 
 rule degrade:
     input:
-        "results/data/{dataset}/hr",
+        rules.prepare_hr.output[0],
     output:
-        lr=directory("results/data/{dataset}/{degradation}/x{scale}/lr"),
+        lr=directory(layout.LR),
         provenance=report(
-            "results/data/{dataset}/{degradation}/x{scale}/provenance.json",
+            layout.PROVENANCE,
             category="data",
             caption="../report/data.rst",
         ),
     log:
-        "results/logs/degrade/{dataset}/{degradation}/x{scale}.log",
+        layout.LOGS["degrade"],
     params:
         preset=lambda w: ALL_PRESETS[w.degradation],
         seed=config["seed"],

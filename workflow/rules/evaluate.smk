@@ -1,11 +1,11 @@
 rule metrics:
     input:
-        sr="results/sr/{dataset}/{degradation}/x{scale}/{method}",
-        hr="results/data/{dataset}/hr",
+        sr=layout.SR,
+        hr=rules.prepare_hr.output[0],
     output:
-        "results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv",
+        layout.METRICS,
     log:
-        "results/logs/metrics/{dataset}/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["metrics"],
     params:
         channel=config["metrics"]["channel"],
         crop=config["metrics"]["crop_border"],
@@ -17,12 +17,12 @@ rule metrics:
 
 rule lpips:
     input:
-        sr="results/sr/{dataset}/{degradation}/x{scale}/{method}",
-        hr="results/data/{dataset}/hr",
+        sr=layout.SR,
+        hr=rules.prepare_hr.output[0],
     output:
-        "results/lpips/{dataset}/{degradation}/x{scale}/{method}.csv",
+        layout.LPIPS,
     log:
-        "results/logs/lpips/{dataset}/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["lpips"],
     params:
         net=LPIPS_NET,
     resources:
@@ -37,9 +37,9 @@ rule calibrate:
     input:
         calibration_inputs,
     output:
-        "results/calibration/{degradation}/x{scale}/{method}.json",
+        layout.CALIBRATION,
     log:
-        "results/logs/calibrate/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["calibrate"],
     params:
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
@@ -52,12 +52,12 @@ rule calibrate:
 
 rule uncertainty_metrics:
     input:
-        uncertainty="results/uncertainty/{dataset}/{degradation}/x{scale}/{method}",
-        calibration="results/calibration/{degradation}/x{scale}/{method}.json",
+        uncertainty=layout.UNCERTAINTY,
+        calibration=rules.calibrate.output[0],
     output:
-        "results/uncertainty/{dataset}/{degradation}/x{scale}/{method}.csv",
+        layout.UNCERTAINTY_METRICS,
     log:
-        "results/logs/uncertainty_metrics/{dataset}/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["uncertainty_metrics"],
     params:
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
@@ -91,7 +91,7 @@ rule tables:
             for path in TABLES
         ],
     log:
-        "results/logs/tables.log",
+        layout.LOGS["tables"],
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

@@ -1,26 +1,23 @@
 rule figures:
     input:
-        per_image="results/tables/per_image.csv",
-        hr="results/data/{dataset}/hr",
-        sr=lambda w: expand(
-            f"results/sr/{w.dataset}/{w.degradation}/x{w.scale}/{{method}}",
-            method=methods_at(w.scale),
-        ),
+        per_image=PER_IMAGE_TABLE,
+        hr=rules.prepare_hr.output[0],
+        sr=lambda w: [fill(layout.SR, method=m, **w) for m in methods_at(w.scale)],
     output:
         metrics=report(
-            "results/figures/{dataset}_x{scale}_{degradation}/metrics.png",
+            fill(layout.FIGURE, figure="metrics"),
             category="results",
             subcategory="{dataset} x{scale} {degradation}",
             caption="../report/metric_spread.rst",
         ),
         comparison=report(
-            "results/figures/{dataset}_x{scale}_{degradation}/comparison.png",
+            fill(layout.FIGURE, figure="comparison"),
             category="results",
             subcategory="{dataset} x{scale} {degradation}",
             caption="../report/visual_comparison.rst",
         ),
     log:
-        "results/logs/figures/{dataset}_x{scale}_{degradation}.log",
+        layout.LOGS["figures"],
     params:
         methods=lambda w: methods_at(w.scale),
     conda:
@@ -31,36 +28,35 @@ rule figures:
 
 rule uncertainty_figures:
     input:
-        hr="results/data/{dataset}/hr",
-        uncertainty=lambda w: expand(
-            f"results/uncertainty/{w.dataset}/{w.degradation}/x{w.scale}/{{method}}",
-            method=methods_at(w.scale, UNCERTAIN_METHODS),
-        ),
+        hr=rules.prepare_hr.output[0],
+        uncertainty=lambda w: [
+            fill(layout.UNCERTAINTY, method=m, **w) for m in methods_at(w.scale, UNCERTAIN_METHODS)
+        ],
         calibration=lambda w: [
             calibration_file(w.degradation, w.scale, m)
             for m in methods_at(w.scale, UNCERTAIN_METHODS)
         ],
     output:
         heatmaps=report(
-            "results/figures/{dataset}_x{scale}_{degradation}/heatmaps.png",
+            fill(layout.FIGURE, figure="heatmaps"),
             category="uncertainty",
             subcategory="{dataset} x{scale} {degradation}",
             caption="../report/heatmaps.rst",
         ),
         sparsification=report(
-            "results/figures/{dataset}_x{scale}_{degradation}/sparsification.png",
+            fill(layout.FIGURE, figure="sparsification"),
             category="uncertainty",
             subcategory="{dataset} x{scale} {degradation}",
             caption="../report/sparsification.rst",
         ),
         reliability=report(
-            "results/figures/{dataset}_x{scale}_{degradation}/reliability.png",
+            fill(layout.FIGURE, figure="reliability"),
             category="uncertainty",
             subcategory="{dataset} x{scale} {degradation}",
             caption="../report/reliability.rst",
         ),
     log:
-        "results/logs/uncertainty_figures/{dataset}_x{scale}_{degradation}.log",
+        layout.LOGS["uncertainty_figures"],
     params:
         sources=lambda w: methods_at(w.scale, UNCERTAIN_METHODS),
         mc=config["mc"],
@@ -75,19 +71,19 @@ rule uncertainty_figures:
 rule training_figure:
     input:
         [
-            f"{model_dir(m, deg, s)}/log.csv"
+            model_file(layout.TRAINING_LOG, m, deg, s)
             for m in MODELS_CFG
             for deg in config["degradations"]
             for s in model_scales(m)
         ],
     output:
         report(
-            "results/figures/training_curves.png",
+            layout.TRAINING_CURVES,
             category="training",
             caption="../report/training.rst",
         ),
     log:
-        "results/logs/figures/training_curves.log",
+        layout.LOGS["training_figure"],
     conda:
         "../../envs/report.yaml"
     script:

@@ -1,10 +1,10 @@
 rule patches:
     input:
-        "results/data/{dataset}/hr",
+        rules.prepare_hr.output[0],
     output:
-        directory("results/patches/{dataset}/{degradation}/x{scale}/{model}"),
+        directory(layout.PATCHES),
     log:
-        "results/logs/patches/{dataset}/{degradation}/x{scale}/{model}.log",
+        layout.LOGS["patches"],
     params:
         spec=lambda w: MODELS_CFG[w.model],
         preset=lambda w: ALL_PRESETS[w.degradation],
@@ -18,22 +18,23 @@ rule patches:
 
 rule train:
     input:
-        patches="results/patches/{dataset}/{degradation}/x{scale}/{model}",
-        valid_hr=lambda w: expand("results/data/{valid}/hr", valid=VALID_SETS),
-        valid_lr=lambda w: expand(
-            f"results/data/{{valid}}/{w.degradation}/x{w.scale}/lr", valid=VALID_SETS
-        ),
+        patches=rules.patches.output[0],
+        valid_hr=expand(layout.HR, dataset=VALID_SETS),
+        valid_lr=lambda w: [
+            fill(layout.LR, dataset=valid, degradation=w.degradation, scale=w.scale)
+            for valid in VALID_SETS
+        ],
     output:
-        weights="results/models/{dataset}/{degradation}/x{scale}/{model}/weights.pt",
-        log_csv="results/models/{dataset}/{degradation}/x{scale}/{model}/log.csv",
+        weights=layout.WEIGHTS,
+        log_csv=layout.TRAINING_LOG,
         curve=report(
-            "results/models/{dataset}/{degradation}/x{scale}/{model}/curve.png",
+            layout.CURVE,
             category="training",
             caption="../report/training.rst",
         ),
-        summary="results/models/{dataset}/{degradation}/x{scale}/{model}/summary.json",
+        summary=layout.TRAINING_SUMMARY,
     log:
-        "results/logs/train/{dataset}/{degradation}/x{scale}/{model}.log",
+        layout.LOGS["train"],
     params:
         spec=lambda w: MODELS_CFG[w.model],
         seed=config["seed"],
@@ -52,11 +53,11 @@ rule train:
 
 rule sparse_dictionary:
     input:
-        "results/data/{dataset}/hr",
+        rules.prepare_hr.output[0],
     output:
-        "results/models/{dataset}/x{scale}/sparse-coding.npz",
+        layout.DICTIONARY,
     log:
-        "results/logs/sparse_dictionary/{dataset}/x{scale}.log",
+        layout.LOGS["sparse_dictionary"],
     params:
         options=config["classical"]["sparse_coding"],
         seed=config["seed"],

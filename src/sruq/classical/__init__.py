@@ -1,7 +1,7 @@
 """Classical SR methods and model wrappers; importing this registers the models.
 
 * ``"sparse-coding"`` -- :class:`SparseCodingSR` (Yang et al. coupled dictionaries);
-* ``"fd-wiener"`` -- :class:`WienerSR` (bicubic + Fourier-domain Wiener deconvolution);
+* ``"fd"`` -- :class:`WienerSR` (bicubic + Fourier-domain Wiener deconvolution);
 * :class:`EdgeEnhanced` -- unsharp/Laplacian sharpening before or after any model;
 * :class:`SelfEnsemble` -- x8 geometric self-ensemble with a per-pixel spread.
 """

@@ -76,7 +76,7 @@ def wiener_deconvolve(image: torch.Tensor, kernel: np.ndarray, balance: float) -
     return restored.to(image.dtype)
 
 
-@register("fd-wiener")
+@register("fd")
 class WienerSR(SRModel):
     """Bicubic upscaling followed by Wiener deconvolution of a known HR-pixel blur.
 
@@ -97,7 +97,7 @@ class WienerSR(SRModel):
     ) -> None:
         super().__init__(scale, in_channels)
         if kernel is not None and sigma is not None:
-            raise ValueError("fd-wiener takes a blur kernel or a sigma, not both")
+            raise ValueError("fd takes a blur kernel or a sigma, not both")
         self.balance = _check_balance(balance)
         if sigma is not None:
             kernel = gaussian_kernel(sigma)

@@ -3,13 +3,14 @@ pandas, no torch)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sruq import layout
 from sruq.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
 from sruq.io import list_images, save_figure
 from sruq.metrics import border
@@ -84,6 +85,9 @@ def uncertainty_figures(
     return written
 
 
-def training_curves_figure(logs: Mapping[str, Path], out_stem: Path) -> list[Path]:
-    """Loss and validation PSNR of every trained model, in one figure (PNG + PDF)."""
+def training_curves_figure(log_files: Sequence[Path], out_stem: Path) -> list[Path]:
+    """Loss and validation PSNR of every trained model, in one figure (PNG + PDF); a curve's
+    label is its model's folder under the models folder of the results layout."""
+    models = layout.base_dir(layout.TRAINING_LOG)
+    logs = {str(Path(p).parent.relative_to(models)): Path(p) for p in log_files}
     return save_figure(training_figure(logs), out_stem)

@@ -1,13 +1,17 @@
+# Four rules write the SR folder of a method, each for its kinds of methods
+# (sruq.methods.KINDS): which rule runs a method follows from its kind alone.
+
+
 rule upscale:
     input:
         unpack(method_inputs),
-        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
+        lr=rules.degrade.output.lr,
     output:
-        directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
+        directory(layout.SR),
     log:
-        "results/logs/upscale/{dataset}/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["upscale"],
     wildcard_constraints:
-        method="|".join(re.escape(m) for m in SIMPLE_METHODS) or "^$",
+        method=method_pattern("baseline", "network", "classical", "variant"),
     params:
         preset=lambda w: ALL_PRESETS[w.degradation],
         classical=config["classical"],
@@ -22,14 +26,14 @@ rule self_ensemble:
     input:
         unpack(method_inputs),
         unpack(heatmap_calibration),
-        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
+        lr=rules.degrade.output.lr,
     output:
-        sr=directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
-        uncertainty=directory("results/uncertainty/{dataset}/{degradation}/x{scale}/{method}"),
+        sr=directory(layout.SR),
+        uncertainty=directory(layout.UNCERTAINTY),
     log:
-        "results/logs/self_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["self_ensemble"],
     wildcard_constraints:
-        method="|".join(re.escape(m) for m in X8_VARIANTS) or "^$",
+        method=method_pattern("x8"),
     params:
         preset=lambda w: ALL_PRESETS[w.degradation],
         classical=config["classical"],
@@ -46,16 +50,16 @@ rule self_ensemble:
 rule infer_model:
     input:
         unpack(heatmap_calibration),
-        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
-        hr="results/data/{dataset}/hr",
+        lr=rules.degrade.output.lr,
+        hr=rules.prepare_hr.output[0],
         weights=weights_of,
     output:
-        sr=directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
-        uncertainty=directory("results/uncertainty/{dataset}/{degradation}/x{scale}/{method}"),
+        sr=directory(layout.SR),
+        uncertainty=directory(layout.UNCERTAINTY),
     log:
-        "results/logs/infer/{dataset}/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["infer_model"],
     wildcard_constraints:
-        method="|".join(MC_MODELS) or "^$",
+        method=method_pattern("mc-dropout"),
     params:
         mc=config["mc"],
         seed=config["seed"],
@@ -74,16 +78,16 @@ rule infer_model:
 rule deep_ensemble:
     input:
         unpack(heatmap_calibration),
-        lr="results/data/{dataset}/{degradation}/x{scale}/lr",
-        hr="results/data/{dataset}/hr",
+        lr=rules.degrade.output.lr,
+        hr=rules.prepare_hr.output[0],
         weights=ensemble_weights,
     output:
-        sr=directory("results/sr/{dataset}/{degradation}/x{scale}/{method}"),
-        uncertainty=directory("results/uncertainty/{dataset}/{degradation}/x{scale}/{method}"),
+        sr=directory(layout.SR),
+        uncertainty=directory(layout.UNCERTAINTY),
     log:
-        "results/logs/deep_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
+        layout.LOGS["deep_ensemble"],
     wildcard_constraints:
-        method="|".join(re.escape(m) for m in ENSEMBLES) or "^$",
+        method=method_pattern("deep-ensemble"),
     params:
         mc=config["mc"],
         device=config["device"],
