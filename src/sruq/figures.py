@@ -382,5 +382,8 @@ def write_training_curve(path: Path, rows: Sequence[Mapping[str, object]], title
     log = pd.DataFrame(list(rows)).apply(pd.to_numeric, errors="coerce")
     fig = training_curves({title: log})
     fig.suptitle(title)
+    for ax in fig.axes:  # one run: the title names it
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
