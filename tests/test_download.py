@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sruq.archives import safe_extract
 from sruq.catalogue import CATALOGUE, FORMATS, ROLES, resolve_source
 from sruq.download import (
     DownloadError,
@@ -26,7 +27,6 @@ from sruq.download import (
     ensure_dataset,
     fetch,
     find_in_mirror,
-    safe_extract,
 )
 
 FAST = {"retries": 3, "backoff": 0.001, "timeout": 5.0, "progress": False}

@@ -22,7 +22,7 @@ from sruq.tables import (
     write_tables,
 )
 
-KEYS = {"dataset": "Set5", "degradation": "bicubic", "scale": 2}
+KEYS = {"dataset": "Set5", "degradation": "bicubic", "scale": 2, "trained_on": "-"}
 
 
 def _rows(method: str, values: dict[str, list[float]], images=("baby", "bird"), **keys):
@@ -55,8 +55,8 @@ def metric_files(tmp_path):
 
 def test_collect_merges_metric_files_and_fills_nan(metric_files):
     table = collect(metric_files)
-    assert list(table.columns) == ["dataset", "scale", "degradation", "method", "image",
-                                   "psnr", "ssim", "spearman", "ause"]
+    assert list(table.columns) == ["dataset", "scale", "degradation", "method", "trained_on",
+                                   "image", "psnr", "ssim", "spearman", "ause"]
     assert len(table) == 2 * 3 * 2
     bnn = table[(table.method == "srresbnn") & (table.scale == 3)]
     assert bnn["spearman"].tolist() == [0.5, 0.7]

@@ -306,3 +306,34 @@ def test_div2k_x4_recipe_plans_its_cluster_run(tmp_path):
     config = load_config("div2k_x4.yaml")
     trainings = len(config["models"]) * len(config["scales"]) * len(config["degradations"])
     assert f"train {trainings}" in jobs and "download" in jobs and "infer_model" in jobs
+
+
+@pytest.mark.slow
+def test_train_on_one_degradation_test_on_two_gives_the_shift_table(tmp_path):
+    """esrcnn trained on bicubic only, tested on bicubic and noisy; tiny-valid is also a
+    test set (valid and test roles)."""
+    config = load_config("test-tiny.yaml")
+    config["degradations"] = ["bicubic", "noisy"]
+    config["models"] = {"esrcnn": {**config["models"]["esrcnn"],
+                                   "train_degradations": ["bicubic"]}}
+    config["datasets"]["tiny-valid"]["role"] = ["valid", "test"]
+    config.update(classical={"methods": []}, variants=[], ensembles={})
+    run_workflow(tmp_path, config)
+    tables = tmp_path / "results" / "tables"
+    per_image = pd.read_csv(tables / "per_image.csv")
+    trained = per_image[per_image.method == "esrcnn"]
+    assert set(trained.trained_on) == {"bicubic"}  # one model, tested on both
+    assert set(trained.degradation) == {"bicubic", "noisy"}
+    assert set(per_image[per_image.method == "bicubic"].trained_on) == {"-"}
+    assert len(list((tmp_path / "results" / "models").rglob("weights.pt"))) == 1
+    shift = pd.read_csv(tables / "shift.csv")
+    shifted = shift[shift.shifted]
+    assert set(shifted.degradation) == {"noisy"} and set(shifted.trained_on) == {"bicubic"}
+    assert shifted.auroc.between(0, 1).all() and len(shifted) == 2  # tiny-test, tiny-valid
+    assert shift[~shift.shifted].auroc.isna().all()
+    assert (tmp_path / "results" / "figures" / "shift.png").stat().st_size > 0
+    noisy = (tables / "tiny-test_x2_noisy.md").read_text()
+    assert "| esrcnn@bicubic |" in noisy and "method@T: trained on degradation T" in noisy
+    valid = (tables / "tiny-valid_x2_bicubic.md").read_text()
+    assert "Note: tiny-valid is also the validation" in valid
+    assert "Note:" not in (tables / "tiny-test_x2_bicubic.md").read_text()

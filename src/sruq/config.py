@@ -77,15 +77,44 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
                 f"config key 'variants.{i}': {variant!r} varies {base!r}, which is not a "
                 f"baseline, model or classical method of this config"
             )
+    for name, spec in config.get("models", {}).items():
+        for i, preset in enumerate(spec.get("train_degradations", [])):
+            if preset not in presets:
+                raise ConfigError(
+                    f"config key 'models.{name}.train_degradations.{i}': unknown preset "
+                    f"{preset!r} (known: {', '.join(sorted(presets))})")
     datasets = config.get("datasets", {})
     check_datasets(datasets)
-    train_sets = [n for n, spec in datasets.items() if spec["role"] == "train"]
+    train_sets = datasets_with_role(datasets, "train")
     for name, spec in config.get("models", {}).items():
         check_model(name, spec, models, train_sets, config.get("scales"))
     check_ensembles(config, known_methods | set(config.get("variants", [])), models)
-    roles = {spec["role"] for spec in datasets.values()}
-    if "test" not in roles:
+    if not datasets_with_role(datasets, "test"):
         raise ConfigError("config key 'datasets': no dataset has role 'test', nothing to evaluate")
+
+
+def roles(spec: Mapping[str, Any]) -> list[str]:
+    """The roles of a dataset entry (``role`` is one name or a list of them)."""
+    role = spec["role"]
+    return [role] if isinstance(role, str) else list(role)
+
+
+def datasets_with_role(datasets: Mapping[str, Mapping[str, Any]], role: str) -> list[str]:
+    """The names of the datasets that have ``role``, in config order."""
+    return [name for name, spec in datasets.items() if role in roles(spec)]
+
+
+def role_notes(datasets: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """A note for every test set that also serves another role, for its tables."""
+    notes = {}
+    for name, spec in datasets.items():
+        other = [r for r in roles(spec) if r != "test"]
+        if "test" in roles(spec) and other:
+            uses = {"valid": "validation (model selection and sigma scaling)",
+                    "train": "training"}
+            notes[name] = (f"{name} is also the {' and '.join(uses[r] for r in other)} "
+                           "set: these test numbers are not held out")
+    return notes
 
 
 def check_datasets(datasets: Mapping[str, Any]) -> None:
@@ -142,6 +171,10 @@ def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
         if len(set(channels.values())) > 1:
             raise ConfigError(f"config key 'ensembles.{name}': members take different input "
                               f"channels ({channels})")
+        trained = {m: configured[m].get("train_degradations") for m in members}
+        if len({str(t) for t in trained.values()}) > 1:
+            raise ConfigError(f"config key 'ensembles.{name}': members are trained on "
+                              f"different degradations ({trained})")
 
 
 def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],

@@ -16,28 +16,24 @@ import json
 import os
 import posixpath
 import re
-import shutil
-import stat
 import sys
-import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-import zipfile
-from collections.abc import Callable
 from datetime import datetime, timezone
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
 from sruq import __version__
+from sruq.archives import safe_extract
 from sruq.catalogue import archive_format, resolve_source
+from sruq.errors import DownloadError
+from sruq.io import is_image_file, write_text
 from sruq.progress import progress_bar
 
-IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"})
 """File suffixes (lower case) that count as images."""
 
 MIRROR_GROUPS = ("", "benchmarks", "train", "valid")
@@ -47,10 +43,6 @@ RECORD_NAME = "download.json"
 
 _TRANSIENT_STATUS = frozenset({408, 429})  # and every 5xx
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
-
-
-class DownloadError(RuntimeError):
-    """A download, its verification or an archive extraction failed."""
 
 
 class UnverifiedDownloadWarning(UserWarning):
@@ -64,7 +56,7 @@ class _TransientError(Exception):
 def has_images(folder: Path) -> bool:
     """Whether ``folder`` is a directory directly holding at least one image file."""
     return folder.is_dir() and any(
-        p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.iterdir()
+        is_image_file(p) for p in folder.iterdir()
     )
 
 
@@ -229,121 +221,6 @@ def _transfer(url: str, part: Path, *, timeout: float, progress: bool, chunk_siz
         raise _TransientError(f"connection closed after {size} of {total} bytes")
 
 
-def _archive_kind(archive: Path) -> str:
-    """'zip' or 'tar' from the archive's file name; ``ValueError`` for anything else."""
-    try:
-        return "zip" if archive_format(archive.name) == "zip" else "tar"
-    except ValueError:
-        raise ValueError(f"archive {archive}: unknown archive type (expected .zip, .tar, "
-                         ".tar.gz, .tgz, .tar.bz2 or .tbz2)") from None
-
-
-def _reject(archive: Path, entry: str, why: str) -> DownloadError:
-    return DownloadError(f"archive {archive}: unsafe entry {entry!r}: {why}")
-
-
-def _check_name(archive: Path, name: str) -> str:
-    """The entry name normalised to a relative POSIX path; rejects absolute and '..' paths."""
-    posix = name.replace("\\", "/")
-    if posix.startswith("/") or re.match(r"[A-Za-z]:", posix):
-        raise _reject(archive, name, "absolute path")
-    if ".." in posix.split("/"):
-        raise _reject(archive, name, "'..' path component")
-    return posixpath.normpath(posix)
-
-
-def _check_link(archive: Path, name: str, link: str, base: str) -> None:
-    """Rejects a link whose target, taken relative to ``base``, leaves the extraction folder."""
-    link = link.replace("\\", "/")
-    resolved = posixpath.normpath(posixpath.join(base, link))
-    if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
-        raise _reject(archive, name, f"link to {link!r} points outside the target")
-
-
-def _check_tar_member(archive: Path, member: tarfile.TarInfo) -> str:
-    name = _check_name(archive, member.name)
-    if member.issym():
-        _check_link(archive, member.name, member.linkname, posixpath.dirname(name))
-    elif member.islnk():
-        _check_link(archive, member.name, member.linkname, "")
-    elif member.ischr() or member.isblk() or member.isfifo():
-        raise _reject(archive, member.name, "device or FIFO file")
-    return name
-
-
-def _check_zip_member(archive: Path, info: zipfile.ZipInfo) -> str:
-    name = _check_name(archive, info.filename)
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise _reject(archive, info.filename, "symlink (not supported in zip archives)")
-    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise _reject(archive, info.filename, "device or special file")
-    return name
-
-
-def _selected(name: str, members: str | None) -> bool:
-    prefix = (members or "").strip("/")
-    return not prefix or name == prefix or name.startswith(prefix + "/")
-
-
-def safe_extract(archive: Path, target: Path, members: str | None = None) -> list[Path]:
-    """Extract a zip / tar / tar.gz / tgz / tar.bz2 archive into ``target``; the files written.
-
-    Every entry is checked first: absolute paths, '..' components, links leading outside the
-    target and device files raise :class:`DownloadError` naming the archive and the entry, and
-    nothing is written.  Extraction goes to a temporary folder beside ``target`` (tar with the
-    ``"data"`` filter on top of these checks) that is then renamed into place; top-level
-    entries already in ``target`` are replaced.  ``members`` restricts extraction to the
-    entries under that folder of the archive.
-    """
-    archive, target = Path(archive), Path(target)
-    kind = _archive_kind(archive)
-    try:
-        if kind == "zip":
-            with zipfile.ZipFile(archive) as zf:
-                infos = [i for i in zf.infolist()
-                         if _selected(_check_zip_member(archive, i), members)]
-                return _extract_into(archive, target, members, len(infos),
-                                     lambda tmp: zf.extractall(tmp, members=infos))
-        with tarfile.open(archive, "r:*") as tf:
-            tinfos = [m for m in tf.getmembers()
-                      if _selected(_check_tar_member(archive, m), members)]
-            return _extract_into(archive, target, members, len(tinfos),
-                                 lambda tmp: tf.extractall(tmp, members=tinfos, filter="data"))
-    except tarfile.FilterError as exc:
-        raise _reject(archive, exc.tarinfo.name, str(exc)) from exc
-    except (zipfile.BadZipFile, tarfile.ReadError, EOFError) as exc:
-        raise DownloadError(f"archive {archive}: cannot be read as {kind}: {exc}") from exc
-
-
-def _extract_into(
-    archive: Path, target: Path, members: str | None, count: int,
-    extract: Callable[[Path], None],
-) -> list[Path]:
-    """Run ``extract(tmp)`` into a temporary folder beside ``target`` and move the result in."""
-    if not count:
-        where = f" under {members!r}" if members else ""
-        raise DownloadError(f"archive {archive}: no entries{where} to extract")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extract", dir=target.parent))
-    try:
-        extract(tmp)
-        files = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if not p.is_dir())
-        if not target.exists():
-            os.replace(tmp, target)
-        else:
-            for entry in tmp.iterdir():
-                old = target / entry.name
-                if old.is_dir() and not old.is_symlink():
-                    shutil.rmtree(old)
-                elif old.exists() or old.is_symlink():
-                    old.unlink()
-                os.replace(entry, old)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return [target / f for f in files]
-
-
 def _archive_filename(url: str, fmt: str, name: str) -> str:
     """File name for a downloaded archive: the URL's, with the format's suffix ensured."""
     base = posixpath.basename(urllib.parse.unquote(urllib.parse.urlsplit(url).path)) or name
@@ -353,19 +230,6 @@ def _archive_filename(url: str, fmt: str, name: str) -> str:
     except ValueError:
         pass
     return f"{base}.{fmt}"
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (temporary file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _recorded_urls(record: Path) -> list[str] | None:
@@ -417,10 +281,7 @@ def ensure_dataset(
     if not has_images(images):
         raise DownloadError(f"dataset {name!r}: no images in {images} after extraction; "
                             f"check subdir {source.subdir!r}")
-    _write_json(record, {
-        "name": name,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "subdir": source.subdir,
-        "archives": entries,
-    })
+    record_data = {"name": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "subdir": source.subdir, "archives": entries}
+    write_text(record, json.dumps(record_data, indent=2) + "\n")
     return images

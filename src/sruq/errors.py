@@ -1,5 +1,9 @@
-"""The error a bad configuration raises (no dependencies, so every stage can raise it)."""
+"""Errors shared by several modules (no dependencies, so every stage can raise them)."""
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message is one line that names the key."""
+
+
+class DownloadError(RuntimeError):
+    """A download, its verification or an archive extraction failed."""

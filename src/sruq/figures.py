@@ -22,6 +22,7 @@ from matplotlib.patches import Rectangle
 
 from sruq.images import modcrop
 from sruq.io import atomic_path, read_image
+from sruq.layout import result_label
 from sruq.tables import METRICS
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale
 
@@ -39,6 +40,10 @@ def _block(per_image: pd.DataFrame, dataset: str, scale: int, degradation: str) 
     ]
     if rows.empty:
         raise ValueError(f"no per-image metrics for dataset {dataset!r} x{scale} {degradation!r}")
+    if "trained_on" in rows.columns:  # a result trained on another degradation: method@T
+        names = [result_label(m, t, degradation)
+                 for m, t in zip(rows["method"], rows["trained_on"], strict=True)]
+        rows = rows.assign(method=names)
     return rows
 
 

@@ -51,6 +51,8 @@ BLOCK = "{dataset}_x{scale}_{degradation}"
 TABLES = "results/tables"
 FIGURE = f"results/figures/{BLOCK}/{{figure}}.png"
 TRAINING_CURVES = "results/figures/training_curves.png"
+SHIFT_TABLE = f"{TABLES}/shift.csv"
+SHIFT_FIGURE = "results/figures/shift.png"
 
 LOGS: dict[str, str] = {
     "download": "results/logs/download/{dataset}.log",
@@ -72,6 +74,7 @@ LOGS: dict[str, str] = {
     "figures": f"results/logs/figures/{BLOCK}.log",
     "uncertainty_figures": f"results/logs/uncertainty_figures/{BLOCK}.log",
     "training_figure": "results/logs/figures/training_curves.log",
+    "shift_figure": "results/logs/figures/shift.log",
 }
 """The log file of every rule, by rule name."""
 
@@ -120,3 +123,32 @@ def glob(pattern: str, root: str | Path = ROOT, **values: object) -> list[Path]:
     given = {k: v for k, v in values.items() if v is not None}
     return sorted(Path(root).glob(fill(relative, **{**dict.fromkeys(wildcards(relative), "*"),
                                                     **given})))
+
+
+# --- result names ------------------------------------------------------------------------
+
+TRAINED_ON = "@"
+"""Joins a trained method and the degradation it was trained on in a result name
+(``esrcnn@bicubic``: esrcnn trained on bicubic, tested on another degradation)."""
+UNTRAINED = "-"
+"""The ``trained_on`` value of a method that is not trained (interpolation, classical)."""
+
+
+def result_name(method: str, trained_on: str | None, degradation: str) -> str:
+    """The name of ``method``'s results on test degradation ``degradation`` when trained on
+    ``trained_on`` (``None``: not trained): the method itself when in distribution."""
+    if trained_on is None or trained_on == degradation:
+        return method
+    return f"{method}{TRAINED_ON}{trained_on}"
+
+
+def split_result(name: str) -> tuple[str, str | None]:
+    """``"esrcnn+x8@bicubic"`` -> ``("esrcnn+x8", "bicubic")``; a plain name -> no suffix."""
+    method, _, trained_on = name.partition(TRAINED_ON)
+    return method, trained_on or None
+
+
+def result_label(method: str, trained_on: str, degradation: str) -> str:
+    """The name tables and figures show for a row (``method``, ``trained_on`` key,
+    ``degradation``): :func:`result_name`, with ``-`` meaning not trained."""
+    return result_name(method, None if trained_on == UNTRAINED else trained_on, degradation)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +25,11 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from sruq.io import write_csv, write_text
-from sruq.layout import BLOCK, fill
+from sruq.layout import BLOCK, TRAINED_ON, fill, result_label
+from sruq.shift import SHIFT_FILES, write_shift
 
-KEYS = ["dataset", "scale", "degradation", "method"]
+KEYS = ["dataset", "scale", "degradation", "method", "trained_on"]
+"""A row's key: ``trained_on`` is the degradation a method was trained on (``-``: none)."""
 IMAGE_KEYS = [*KEYS, "image"]
 
 
@@ -142,10 +144,13 @@ SUMMARY_FILES = (PER_IMAGE, "summary.csv", "summary.md")
 COMPARISON_SUFFIXES = (".csv", ".md", ".tex")
 
 
-def table_files(out_dir: Path, triples: Iterable[tuple[str, int, str]]) -> list[Path]:
-    """Every file :func:`write_tables` writes for these (dataset, scale, degradation)."""
+def table_files(out_dir: Path, triples: Iterable[tuple[str, int, str]],
+                shifted: bool = False) -> list[Path]:
+    """Every file :func:`write_tables` writes for these (dataset, scale, degradation), and
+    the shift table when some results are ``shifted``."""
     out_dir = Path(out_dir)
     files = [out_dir / name for name in SUMMARY_FILES]
+    files += [out_dir / name for name in SHIFT_FILES] if shifted else []
     for triple in triples:
         stem = comparison_stem(*triple)
         files += [out_dir / f"{stem}{suffix}" for suffix in COMPARISON_SUFFIXES]
@@ -205,6 +210,19 @@ def shown_metrics(block: pd.DataFrame) -> list[str]:
     return [m for m in METRICS if m in block.columns and block[m].notna().any()]
 
 
+def labels(block: pd.DataFrame) -> list[str]:
+    """Row names: the method, ``method@T`` for one trained on another degradation T."""
+    return [result_label(str(m), str(t), str(d)) for m, t, d in
+            zip(block["method"], block["trained_on"], block["degradation"], strict=True)]
+
+
+def _shift_note(block: pd.DataFrame) -> list[str]:
+    """A line saying what ``method@T`` means, when the block has such rows."""
+    if any(TRAINED_ON in label for label in labels(block)):
+        return ["", "method@T: trained on degradation T, tested on this table's (shifted)."]
+    return []
+
+
 def _images_note(block: pd.DataFrame) -> str:
     low, high = int(block["images"].min()), int(block["images"].max())
     count = f"{low}" if low == high else f"{low}-{high}"
@@ -231,8 +249,9 @@ def _md_cell(cell: Cell) -> str:
     return f"**{text}**" if cell.bold else text
 
 
-def comparison_markdown(block: pd.DataFrame) -> str:
-    """A Markdown comparison table of one dataset x scale x degradation block."""
+def comparison_markdown(block: pd.DataFrame, note: str | None = None) -> str:
+    """A Markdown comparison table of one dataset x scale x degradation block; ``note``
+    (e.g. that the test set also served for model selection) is printed above it."""
     dataset, scale, degradation = combinations(block)[0]
     metrics = shown_metrics(block)
     columns = {m: _column_cells(block, m) for m in metrics}
@@ -241,13 +260,15 @@ def comparison_markdown(block: pd.DataFrame) -> str:
         f"### {_md_escape(_title(dataset, scale, degradation))}",
         "",
         f"{_images_note(block)}; best in bold; ↑ higher is better, ↓ lower is better.",
+        *(["", f"Note: {_md_escape(note)}."] if note else []),
+        *_shift_note(block),
         "",
         "| " + " | ".join(header) + " |",
         "|:---|" + "---:|" * len(metrics),
     ]
-    for i, method in enumerate(block["method"]):
+    for i, label in enumerate(labels(block)):
         cells = [_md_cell(columns[m][i]) for m in metrics]
-        lines.append("| " + " | ".join([_md_escape(str(method)), *cells]) + " |")
+        lines.append("| " + " | ".join([_md_escape(label), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -272,8 +293,9 @@ def _tex_cell(cell: Cell) -> str:
     return f"$\\mathbf{{{body}}}$" if cell.bold else f"${body}$"
 
 
-def comparison_latex(block: pd.DataFrame) -> str:
-    """A booktabs ``table`` of one block (needs ``\\usepackage{booktabs}``)."""
+def comparison_latex(block: pd.DataFrame, note: str | None = None) -> str:
+    """A booktabs ``table`` of one block (needs ``\\usepackage{booktabs}``); ``note``
+    ends the caption."""
     dataset, scale, degradation = combinations(block)[0]
     metrics = shown_metrics(block)
     columns = {m: _column_cells(block, m) for m in metrics}
@@ -282,11 +304,11 @@ def comparison_latex(block: pd.DataFrame) -> str:
         f"{tex_escape(METRICS[m].label)} {arrows[METRICS[m].higher_is_better]}" for m in metrics
     ]
     label = re.sub(r"[^A-Za-z0-9]+", "-", comparison_stem(dataset, scale, degradation)).strip("-")
-    note = _images_note(block).replace("±", r"$\pm$")
+    images = _images_note(block).replace("±", r"$\pm$")
     caption = (
         f"{tex_escape(dataset)} $\\times{scale}$, degradation {tex_escape(degradation)}: "
-        f"{note}; best in bold."
-    )
+        f"{images}; best in bold."
+    ) + (f" Note: {tex_escape(note)}." if note else "")
     lines = [
         "% Generated by sruq.tables; needs \\usepackage{booktabs}.",
         "\\begin{table}[t]",
@@ -298,9 +320,9 @@ def comparison_latex(block: pd.DataFrame) -> str:
         " & ".join(header) + r" \\",
         "\\midrule",
     ]
-    for i, method in enumerate(block["method"]):
+    for i, label in enumerate(labels(block)):
         cells = [_tex_cell(columns[m][i]) for m in metrics]
-        lines.append(" & ".join([tex_escape(str(method)), *cells]) + r" \\")
+        lines.append(" & ".join([tex_escape(label), *cells]) + r" \\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -313,6 +335,7 @@ def overview_markdown(summary: pd.DataFrame) -> str:
     parts = []
     for degradation, block in summary.groupby("degradation", sort=False):
         block = block.assign(
+            method=labels(block),
             column=block["dataset"] + " x" + block["scale"].astype(str),
             cell=block["psnr"].map(lambda v: _number(v, 2)) + " / "
             + block["ssim"].map(lambda v: _number(v, 4)),
@@ -347,27 +370,31 @@ def write_summary(metric_csvs: Sequence[Path], per_image_out: Path, csv_out: Pat
 
 
 def write_comparison(summary: pd.DataFrame, dataset: str, scale: int, degradation: str,
-                     out_dir: Path) -> list[Path]:
+                     out_dir: Path, note: str | None = None) -> list[Path]:
     """Write ``<dataset>_x<scale>_<degradation>.{csv,md,tex}`` for one block."""
     block = comparison_block(summary, dataset, scale, degradation)
     stem = Path(out_dir) / comparison_stem(dataset, scale, degradation)
     paths = [stem.with_name(stem.name + suffix) for suffix in COMPARISON_SUFFIXES]
     write_csv(block, paths[0])
-    write_text(paths[1], comparison_markdown(block))
-    write_text(paths[2], comparison_latex(block))
+    write_text(paths[1], comparison_markdown(block, note))
+    write_text(paths[2], comparison_latex(block, note))
     return paths
 
 
-def write_tables(metric_csvs: Sequence[Path], out_dir: Path) -> list[Path]:
-    """All tables from per-image metric CSVs; returns the files written.
+def write_tables(metric_csvs: Sequence[Path], out_dir: Path,
+                 notes: Mapping[str, str] | None = None) -> list[Path]:
+    """All tables from per-image metric CSVs; returns the files written; ``notes`` by
+    dataset go above its comparison tables.
 
     That is ``table_files(out_dir, triples)`` for the (dataset, scale, degradation)
     triples found in the data: ``per_image.csv``, ``summary.csv``, ``summary.md`` and
-    ``<dataset>_x<scale>_<degradation>.{csv,md,tex}`` for each triple.
+    ``<dataset>_x<scale>_<degradation>.{csv,md,tex}`` for each triple (and
+    ``shift.{csv,md}`` when some results come from another training degradation).
     """
     out_dir = Path(out_dir)
     paths = [out_dir / name for name in SUMMARY_FILES]
     summary = write_summary(metric_csvs, *paths)
+    paths += write_shift(read_metrics(paths[0]), out_dir)
     for triple in combinations(summary):
-        paths += write_comparison(summary, *triple, out_dir)
+        paths += write_comparison(summary, *triple, out_dir, (notes or {}).get(triple[0]))
     return paths

@@ -6,10 +6,16 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from sruq import layout
-from sruq.config import check_duplicate_keys, check_references, mc_settings
+from sruq.config import (
+    check_duplicate_keys,
+    check_references,
+    datasets_with_role,
+    mc_settings,
+    role_notes,
+)
 from sruq.schema import validate as validate_config
 from sruq.degrade import PRESETS
-from sruq.layout import fill
+from sruq.layout import UNTRAINED, fill, result_name, split_result
 from sruq.methods import UNCERTAIN_KINDS, method_kinds, methods_of_kind, split_method
 from sruq.models import MODELS, has_dropout
 from sruq.tables import PER_IMAGE, table_files
@@ -33,9 +39,10 @@ ALL_PRESETS = {**PRESETS, **config["presets"]}
 check_references(config, ALL_PRESETS, MODELS)
 
 DATASETS = config["datasets"]
-TEST_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "test"]
-VALID_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "valid"]
-TRAIN_SETS = [name for name, spec in DATASETS.items() if spec["role"] == "train"]
+TEST_SETS = datasets_with_role(DATASETS, "test")
+VALID_SETS = datasets_with_role(DATASETS, "valid")
+TRAIN_SETS = datasets_with_role(DATASETS, "train")
+ROLE_NOTES = role_notes(DATASETS)  # test sets that also served another role
 LPIPS_NET = config["metrics"]["lpips"]
 MODELS_CFG = config["models"]
 ENSEMBLES = config["ensembles"]
@@ -47,10 +54,15 @@ METHODS = list(KIND_OF)
 UNCERTAIN_METHODS = methods_of_kind(KIND_OF, *UNCERTAIN_KINDS)
 
 
+# a result name is a method, or method@T for one trained on T and tested on another preset
+TRAINED_SUFFIX = "(?:@(?:" + "|".join(map(re.escape, ALL_PRESETS)) + "))?"
+
+
 def method_pattern(*kinds):
-    """A ``method`` wildcard constraint matching exactly the config's methods of ``kinds``
-    (a rule without any matches nothing)."""
-    return "|".join(re.escape(m) for m in methods_of_kind(KIND_OF, *kinds)) or "^$"
+    """A ``method`` wildcard constraint matching exactly the result names of the config's
+    methods of ``kinds`` (a rule without any matches nothing)."""
+    names = methods_of_kind(KIND_OF, *kinds)
+    return "|".join(f"{re.escape(m)}{TRAINED_SUFFIX}" for m in names) or "^$"
 
 
 def model_scales(model):
@@ -74,11 +86,47 @@ def methods_at(scale, methods=None):
     return [m for m in (METHODS if methods is None else methods) if runs_at(m, scale)]
 
 
+def train_degradations(method, degradation):
+    """The degradations ``method``'s results on test degradation ``degradation`` come from:
+    a trained model's ``train_degradations`` (default: the test degradation itself), the
+    members' for a deep ensemble, ``[None]`` for a method that is not trained."""
+    base = split_method(method)[0]
+    members = ENSEMBLES.get(method, [base] if base in MODELS_CFG else [])
+    if not members:
+        return [None]
+    return MODELS_CFG[members[0]].get("train_degradations") or [degradation]
+
+
+def results_at(degradation, scale, methods=None):
+    """The result names at a test degradation and scale: each method (default: all of the
+    config) once per degradation it was trained on (``method@T`` when T is another)."""
+    return [result_name(m, t, degradation) for m in methods_at(scale, methods)
+            for t in train_degradations(m, degradation)]
+
+
+def trained_on(wildcards):
+    """The ``trained_on`` key of a result: its training degradation ("-" if untrained)."""
+    method, suffix = split_result(wildcards.method)
+    if train_degradations(method, wildcards.degradation) == [None]:
+        return UNTRAINED
+    return suffix or wildcards.degradation
+
+
+def uncertain_results(wildcards):
+    """The uncertainty sources' result names of the wildcards' block."""
+    return results_at(wildcards.degradation, wildcards.scale, UNCERTAIN_METHODS)
+
+
+def base_method(wildcards):
+    """The method of a result name (``esrcnn+x8@bicubic`` -> ``esrcnn+x8``)."""
+    return split_result(wildcards.method)[0]
+
+
 wildcard_constraints:
     dataset="[A-Za-z0-9_-]+",
     degradation="[A-Za-z0-9_-]+",
     scale="[0-9]+",
-    method="[A-Za-z0-9_.+-]+",
+    method="[A-Za-z0-9_.+@-]+",
     model="[A-Za-z0-9_-]+",
 
 
@@ -88,25 +136,29 @@ COMBOS = dict(
 METRIC_FILES = [
     fill(layout.METRICS, dataset=dataset, degradation=degradation, scale=scale, method=method)
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
-    for method in methods_at(scale)
+    for method in results_at(degradation, scale)
 ]
 # LPIPS has its own rule and env (torch, torchvision, lpips); the tables merge its column
 LPIPS_FILES = [
     fill(layout.LPIPS, dataset=dataset, degradation=degradation, scale=scale, method=method)
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
-    for method in methods_at(scale)
+    for method in results_at(degradation, scale)
 ] if LPIPS_NET else []
 UNCERTAINTY_FILES = [
     fill(layout.UNCERTAINTY_METRICS, dataset=dataset, degradation=degradation, scale=scale,
          method=method)
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
-    for method in methods_at(scale, UNCERTAIN_METHODS)
+    for method in results_at(degradation, scale, UNCERTAIN_METHODS)
 ]
+# a shift table and figure when some results come from models trained on another degradation
+SHIFTED = any(split_result(name)[1] for degradation in config["degradations"]
+              for scale in config["scales"] for name in results_at(degradation, scale))
 TABLES = [
     str(p)
     for p in table_files(
         Path(layout.TABLES),
         itertools.product(TEST_SETS, config["scales"], config["degradations"]),
+        shifted=SHIFTED,
     )
 ]
 PER_IMAGE_TABLE = str(Path(layout.TABLES) / PER_IMAGE)
@@ -115,7 +167,7 @@ FIGURES = [
     for dataset, degradation, scale in itertools.product(*COMBOS.values())
     for name in ["metrics", "comparison"]
     + (["heatmaps", "sparsification", "reliability"] if methods_at(scale, UNCERTAIN_METHODS) else [])
-] + ([layout.TRAINING_CURVES] if MODELS_CFG else [])
+] + ([layout.TRAINING_CURVES] if MODELS_CFG else []) + ([layout.SHIFT_FIGURE] if SHIFTED else [])
 
 
 def source_record(wildcards):
@@ -137,25 +189,32 @@ def model_file(pattern, model, degradation, scale):
                 model=model)
 
 
+def training_degradation(wildcards):
+    """The degradation the model(s) behind a result name were trained on."""
+    return split_result(wildcards.method)[1] or wildcards.degradation
+
+
 def weights_of(wildcards):
-    """The weight file of a trained model for the wildcards' degradation and scale."""
-    return model_file(layout.WEIGHTS, wildcards.method, wildcards.degradation, wildcards.scale)
+    """The weight file of the trained model behind a result name at the wildcards' scale."""
+    return model_file(layout.WEIGHTS, base_method(wildcards), training_degradation(wildcards),
+                      wildcards.scale)
 
 
 def ensemble_weights(wildcards):
-    """The weight files of a deep ensemble's members for the wildcards' degradation/scale."""
+    """The weight files of a deep ensemble's members behind a result name."""
     w = wildcards
-    return [model_file(layout.WEIGHTS, m, w.degradation, w.scale) for m in ENSEMBLES[w.method]]
+    return [model_file(layout.WEIGHTS, m, training_degradation(w), w.scale)
+            for m in ENSEMBLES[base_method(w)]]
 
 
 def method_inputs(wildcards):
     """What a method needs besides the LR images: weights of a trained base model, the
     sparse-coding dictionary, and the HR images for the spread of an x8 variant."""
-    base, variant = split_method(wildcards.method)
+    base, variant = split_method(base_method(wildcards))
     w = wildcards
     inputs = {}
     if base in MODELS_CFG:
-        inputs["weights"] = model_file(layout.WEIGHTS, base, w.degradation, w.scale)
+        inputs["weights"] = model_file(layout.WEIGHTS, base, training_degradation(w), w.scale)
     if base == "sparse-coding":
         inputs["dictionary"] = fill(layout.DICTIONARY, dataset=train_set_of(base), scale=w.scale)
     if variant == "x8":
@@ -168,13 +227,25 @@ def calibration_file(degradation, scale, method):
     return fill(layout.CALIBRATION, degradation=degradation, scale=scale, method=method)
 
 
+def calibration_for(degradation, scale, name):
+    """The sigma-scaling file of result ``name`` on test degradation ``degradation``: fitted
+    on the validation images degraded as its model was trained (a shifted result keeps
+    its in-distribution factor)."""
+    method, trained = split_result(name)
+    return calibration_file(trained or degradation, scale, method)
+
+
+def calibration_of(wildcards):
+    """:func:`calibration_for` the wildcards' result."""
+    return calibration_for(wildcards.degradation, wildcards.scale, wildcards.method)
+
+
 def heatmap_calibration(wildcards):
     """Test-set heatmaps show the sigma-scaled std, so they wait for the factor fitted on
     the validation images; on the validation images themselves the raw std is drawn."""
-    w = wildcards
-    if w.dataset in VALID_SETS or not config["mc"]["sigma_scaled"]:
+    if wildcards.dataset in VALID_SETS or not config["mc"]["sigma_scaled"]:
         return {}
-    return {"calibration": calibration_file(w.degradation, w.scale, w.method)}
+    return {"calibration": calibration_of(wildcards)}
 
 
 def calibration_inputs(wildcards):

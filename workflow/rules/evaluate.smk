@@ -7,6 +7,8 @@ rule metrics:
     log:
         layout.LOGS["metrics"],
     params:
+        method=base_method,
+        trained_on=trained_on,
         channel=config["metrics"]["channel"],
         crop=config["metrics"]["crop_border"],
     conda:
@@ -24,6 +26,8 @@ rule lpips:
     log:
         layout.LOGS["lpips"],
     params:
+        method=base_method,
+        trained_on=trained_on,
         net=LPIPS_NET,
     resources:
         gpu=1,
@@ -53,12 +57,14 @@ rule calibrate:
 rule uncertainty_metrics:
     input:
         uncertainty=layout.UNCERTAINTY,
-        calibration=rules.calibrate.output[0],
+        calibration=calibration_of,
     output:
         layout.UNCERTAINTY_METRICS,
     log:
         layout.LOGS["uncertainty_metrics"],
     params:
+        method=base_method,
+        trained_on=trained_on,
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
     conda:
@@ -92,6 +98,8 @@ rule tables:
         ],
     log:
         layout.LOGS["tables"],
+    params:
+        notes=ROLE_NOTES,
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

@@ -13,6 +13,7 @@ rule upscale:
     wildcard_constraints:
         method=method_pattern("baseline", "network", "classical", "variant"),
     params:
+        method=base_method,
         preset=lambda w: ALL_PRESETS[w.degradation],
         classical=config["classical"],
         device=config["device"],
@@ -35,6 +36,7 @@ rule self_ensemble:
     wildcard_constraints:
         method=method_pattern("x8"),
     params:
+        method=base_method,
         preset=lambda w: ALL_PRESETS[w.degradation],
         classical=config["classical"],
         device=config["device"],

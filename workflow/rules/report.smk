@@ -2,7 +2,7 @@ rule figures:
     input:
         per_image=PER_IMAGE_TABLE,
         hr=rules.prepare_hr.output[0],
-        sr=lambda w: [fill(layout.SR, method=m, **w) for m in methods_at(w.scale)],
+        sr=lambda w: [fill(layout.SR, method=m, **w) for m in results_at(w.degradation, w.scale)],
     output:
         metrics=report(
             fill(layout.FIGURE, figure="metrics"),
@@ -19,7 +19,7 @@ rule figures:
     log:
         layout.LOGS["figures"],
     params:
-        methods=lambda w: methods_at(w.scale),
+        methods=lambda w: results_at(w.degradation, w.scale),
     conda:
         "../../envs/report.yaml"
     script:
@@ -30,11 +30,10 @@ rule uncertainty_figures:
     input:
         hr=rules.prepare_hr.output[0],
         uncertainty=lambda w: [
-            fill(layout.UNCERTAINTY, method=m, **w) for m in methods_at(w.scale, UNCERTAIN_METHODS)
+            fill(layout.UNCERTAINTY, method=m, **w) for m in uncertain_results(w)
         ],
         calibration=lambda w: [
-            calibration_file(w.degradation, w.scale, m)
-            for m in methods_at(w.scale, UNCERTAIN_METHODS)
+            calibration_for(w.degradation, w.scale, m) for m in uncertain_results(w)
         ],
     output:
         heatmaps=report(
@@ -58,7 +57,7 @@ rule uncertainty_figures:
     log:
         layout.LOGS["uncertainty_figures"],
     params:
-        sources=lambda w: methods_at(w.scale, UNCERTAIN_METHODS),
+        sources=uncertain_results,
         mc=config["mc"],
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
@@ -73,7 +72,7 @@ rule training_figure:
         [
             model_file(layout.TRAINING_LOG, m, deg, s)
             for m in MODELS_CFG
-            for deg in config["degradations"]
+            for deg in MODELS_CFG[m].get("train_degradations") or config["degradations"]
             for s in model_scales(m)
         ],
     output:
@@ -88,3 +87,21 @@ rule training_figure:
         "../../envs/report.yaml"
     script:
         "../scripts/training_figure.py"
+
+
+rule shift_figure:
+    input:
+        layout.SHIFT_TABLE,
+    output:
+        report(
+            layout.SHIFT_FIGURE,
+            category="uncertainty",
+            subcategory="degradation shift",
+            caption="../report/shift.rst",
+        ),
+    log:
+        layout.LOGS["shift_figure"],
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/shift_figure.py"

@@ -10,5 +10,6 @@ with log_to(snakemake.log[0]):
     lpips_table(
         Path(snakemake.input.sr), Path(snakemake.input.hr), int(w.scale),
         Path(snakemake.output[0]), net=snakemake.params.net, dataset=w.dataset,
-        degradation=w.degradation, method=w.method,
+        degradation=w.degradation, method=snakemake.params.method,
+        trained_on=snakemake.params.trained_on,
     )

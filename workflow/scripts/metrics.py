@@ -10,5 +10,6 @@ with log_to(snakemake.log[0]):
     metrics(
         Path(snakemake.input.sr), Path(snakemake.input.hr), int(w.scale),
         Path(snakemake.output[0]), dataset=w.dataset, degradation=w.degradation,
-        method=w.method, channel=snakemake.params.channel, crop=snakemake.params.crop,
+        method=snakemake.params.method, trained_on=snakemake.params.trained_on,
+        channel=snakemake.params.channel, crop=snakemake.params.crop,
     )

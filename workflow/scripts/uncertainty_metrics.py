@@ -10,6 +10,7 @@ with log_to(snakemake.log[0]):
     uncertainty(
         Path(snakemake.input.uncertainty), int(w.scale), Path(snakemake.output[0]),
         calibration=Path(snakemake.input.calibration), dataset=w.dataset,
-        degradation=w.degradation, method=w.method, channel=snakemake.params.channel,
+        degradation=w.degradation, method=snakemake.params.method,
+        trained_on=snakemake.params.trained_on, channel=snakemake.params.channel,
         crop=snakemake.params.crop,
     )

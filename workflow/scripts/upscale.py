@@ -8,7 +8,7 @@ from sruq.workflow import log_to
 with log_to(snakemake.log[0]):
     inputs, outputs = snakemake.input, snakemake.output
     upscale_method(
-        snakemake.wildcards.method,
+        snakemake.params.method,
         int(snakemake.wildcards.scale),
         Path(inputs.lr),
         Path(outputs.get("sr", outputs[0])),

@@ -7,25 +7,34 @@ Numpy, scipy and pandas only (no torch): the LPIPS column is its own step
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from sruq.evaluate import evaluate_folder
 from sruq.io import write_csv, write_json
+from sruq.layout import UNTRAINED
 from sruq.metrics import border
 from sruq.tables import write_tables
 from sruq.uncertainty.files import read_sigma_scale, read_uncertainty_folder
 from sruq.uncertainty.quality import fit_sigma_scale, uncertainty_metrics
 
 
+def _with_trained_on(frame: pd.DataFrame, trained_on: str) -> pd.DataFrame:
+    """``frame`` with the ``trained_on`` key column after ``method``."""
+    frame.insert(frame.columns.get_loc("method") + 1, "trained_on", trained_on)
+    return frame
+
+
 def metrics(sr_dir: Path, hr_dir: Path, scale: int, out: Path, *, dataset: str,
-            degradation: str, method: str, channel: str = "y", crop: int | None = None) -> None:
-    """Per-image PSNR and SSIM of an SR folder against its HR folder, as CSV."""
+            degradation: str, method: str, trained_on: str = UNTRAINED, channel: str = "y",
+            crop: int | None = None) -> None:
+    """Per-image PSNR and SSIM of an SR folder against its HR folder, as CSV; ``trained_on``
+    is the degradation the method was trained on (``-``: not trained)."""
     rows = evaluate_folder(sr_dir, hr_dir, scale, dataset=dataset, degradation=degradation,
                            method=method, channel=channel, crop=crop)
-    write_csv(rows, out)
+    write_csv(_with_trained_on(rows, trained_on), out)
 
 
 def calibrate_sigma(unc_dirs: Sequence[Path], scale: int, channel: str = "y",
@@ -64,16 +73,19 @@ def uncertainty_table(
 
 
 def uncertainty(unc_dir: Path, scale: int, out: Path, *, calibration: Path, dataset: str,
-                degradation: str, method: str, channel: str = "y",
-                crop: int | None = None) -> None:
+                degradation: str, method: str, trained_on: str = UNTRAINED,
+                channel: str = "y", crop: int | None = None) -> None:
     """Write the per-image uncertainty metrics of one method (CSV), sigma scaling from the
     ``calibration`` file."""
     table = uncertainty_table(unc_dir, scale, dataset=dataset, degradation=degradation,
                               method=method, scale_factor=read_sigma_scale(calibration),
                               channel=channel, crop=crop)
-    write_csv(table, out)
+    write_csv(_with_trained_on(table, trained_on), out)
 
 
-def tables(metric_csvs: Sequence[Path], out_dir: Path) -> list[Path]:
-    """Every table (per-image, summary, comparison per dataset x scale x degradation)."""
-    return write_tables(metric_csvs, out_dir)
+def tables(metric_csvs: Sequence[Path], out_dir: Path,
+           notes: Mapping[str, str] | None = None) -> list[Path]:
+    """Every table (per-image, summary, comparison per dataset x scale x degradation, and
+    the shift table when some results come from another training degradation); ``notes``
+    by dataset (e.g. a test set that also served for validation) go above its tables."""
+    return write_tables(metric_csvs, out_dir, notes)

@@ -7,17 +7,20 @@ from pathlib import Path
 
 from sruq.images import sr_hr_pairs
 from sruq.io import write_text
+from sruq.layout import UNTRAINED
 from sruq.lpips_metric import LPIPSMetric
 
-COLUMNS = ("dataset", "degradation", "scale", "method", "image", "lpips")
+COLUMNS = ("dataset", "degradation", "scale", "method", "trained_on", "image", "lpips")
 
 
 def lpips_table(sr_dir: Path, hr_dir: Path, scale: int, out: Path, *, net: str,
-                dataset: str, degradation: str, method: str, device: str = "cpu") -> None:
+                dataset: str, degradation: str, method: str, trained_on: str = UNTRAINED,
+                device: str = "cpu") -> None:
     """LPIPS (backbone ``net``) of every SR image against its mod-cropped HR image, as CSV
     (floats as :func:`sruq.io.write_csv` writes them)."""
     metric = LPIPSMetric(net, device)
     lines = [",".join(COLUMNS)]
     for name, sr, hr in sr_hr_pairs(sr_dir, hr_dir, scale):
-        lines.append(f"{dataset},{degradation},{scale},{method},{name},{metric(sr, hr):.6f}")
+        lines.append(f"{dataset},{degradation},{scale},{method},{trained_on},{name},"
+                     f"{metric(sr, hr):.6f}")
     write_text(out, "\n".join(lines) + "\n")

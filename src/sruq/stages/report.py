@@ -15,7 +15,7 @@ from sruq.figures import comparison_figure, heatmap_figure, metric_spread, train
 from sruq.io import list_images, save_figure
 from sruq.metrics import border
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
-from sruq.uncertainty.plots import plot_reliability, plot_sparsification
+from sruq.uncertainty.plots import plot_reliability, plot_shift, plot_sparsification
 from sruq.uncertainty.quality import reliability_diagram_data, sparsification_curves
 from sruq.uncertainty.settings import MCSettings
 
@@ -91,3 +91,8 @@ def training_curves_figure(log_files: Sequence[Path], out_stem: Path) -> list[Pa
     models = layout.base_dir(layout.TRAINING_LOG)
     logs = {str(Path(p).parent.relative_to(models)): Path(p) for p in log_files}
     return save_figure(training_figure(logs), out_stem)
+
+
+def shift_figure(shift_csv: Path, out: Path) -> list[Path]:
+    """The degradation-shift figure of a run from its shift table (PNG + PDF)."""
+    return plot_shift(pd.read_csv(shift_csv), out)

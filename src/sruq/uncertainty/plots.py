@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from sruq.io import save_figure
@@ -50,4 +51,36 @@ def plot_reliability(data_by_model: Mapping[str, ReliabilityData], path: str | P
     ax.set_xlabel("predicted std, RMS per bin (intensity, [0, 1])")
     ax.set_ylabel("RMSE per bin (intensity, [0, 1])")
     ax.legend(fontsize="small")
+    return save_figure(fig, Path(path).with_suffix(""))
+
+
+def plot_shift(table: pd.DataFrame, path: str | Path,
+               metrics: Mapping[str, str] | None = None) -> list[Path]:
+    """The shift table (:func:`sruq.shift.shift_table`) as one panel per metric against the
+    test degradation, a line per dataset x scale x method x training degradation (the
+    in-distribution point drawn filled); PNG and PDF."""
+    metrics = dict(metrics or {"psnr": "PSNR (dB)", "mean_std": "mean std", "ause": "AUSE",
+                               "spearman": "Spearman", "uce": "UCE", "auroc": "shift AUROC"})
+    shown = {m: label for m, label in metrics.items()
+             if m in table.columns and table[m].notna().any()}
+    degradations = list(dict.fromkeys(table["degradation"]))
+    fig = Figure(figsize=(3.4 * len(shown), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(shown), squeeze=False)[0]
+    groups = table.groupby(["dataset", "scale", "method", "trained_on"], sort=False)
+    for i, ((dataset, scale, method, trained_on), rows) in enumerate(groups):
+        x = [degradations.index(d) for d in rows["degradation"]]
+        label = f"{method} (trained on {trained_on}), {dataset} x{scale}"
+        for ax, metric in zip(axes, shown, strict=True):
+            ax.plot(x, rows[metric], marker="o", color=f"C{i % 10}", label=label,
+                    markerfacecolor="none")
+            home = rows["degradation"] == trained_on
+            ax.plot(np.array(x)[home.to_numpy()], rows[metric][home], "o", color=f"C{i % 10}")
+    for ax, (metric, label) in zip(axes, shown.items(), strict=True):
+        ax.set_xticks(range(len(degradations)), degradations, rotation=30, ha="right")
+        ax.set_xlabel("test degradation")
+        ax.set_title(label)
+        if metric == "auroc":
+            ax.axhline(0.5, color="grey", linestyle=":")
+            ax.set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize="small")
     return save_figure(fig, Path(path).with_suffix(""))

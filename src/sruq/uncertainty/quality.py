@@ -174,8 +174,9 @@ def uncertainty_metrics(
     var_floor: float = VAR_FLOOR,
 ) -> dict[str, float]:
     """All per-image uncertainty-quality numbers of a std against the error (prediction -
-    HR): ``pearson``, ``spearman``, ``ause``, ``uce``, ``nll``, and with ``sigma_scale``
-    also ``uce_scaled`` and ``nll_scaled``."""
+    HR): ``pearson``, ``spearman``, ``ause``, ``uce``, ``nll``, ``mean_std`` (the
+    image-level uncertainty, e.g. for shift detection), and with ``sigma_scale`` also
+    ``uce_scaled`` and ``nll_scaled``."""
     s, error = _pair(std, error)
     metrics = {
         "pearson": pearson(s, error),
@@ -183,9 +184,23 @@ def uncertainty_metrics(
         "ause": ause(s, error, steps),
         "uce": uce(s, error, bins),
         "nll": gaussian_nll(s, error, var_floor=var_floor),
+        "mean_std": float(s.mean()),
     }
     if sigma_scale is not None:
         metrics["sigma_scale"] = float(sigma_scale)
         metrics["uce_scaled"] = uce(s, error, bins, sigma_scale)
         metrics["nll_scaled"] = gaussian_nll(s, error, sigma_scale, var_floor)
     return metrics
+
+
+def auroc(positive: ArrayLike, negative: ArrayLike) -> float:
+    """Area under the ROC curve of telling ``positive`` scores from ``negative`` ones by
+    thresholding (higher = positive): the probability that a random positive scores above
+    a random negative, ties counting one half (the Mann-Whitney U statistic / n+ n-).
+    1.0 = always separated, 0.5 = blind; NaN when either side is empty."""
+    pos, neg = _array(positive), _array(negative)
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    ranks = stats.rankdata(np.concatenate([pos, neg]))  # average ranks for ties
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2
+    return float(u / (pos.size * neg.size))
