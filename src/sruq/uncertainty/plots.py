@@ -64,23 +64,29 @@ def plot_shift(table: pd.DataFrame, path: str | Path,
     shown = {m: label for m, label in metrics.items()
              if m in table.columns and table[m].notna().any()}
     degradations = list(dict.fromkeys(table["degradation"]))
-    fig = Figure(figsize=(3.4 * len(shown), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(shown), squeeze=False)[0]
+    ncols = min(3, len(shown))
+    nrows = -(-len(shown) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
     groups = table.groupby(["dataset", "scale", "method", "trained_on"], sort=False)
     for i, ((dataset, scale, method, trained_on), rows) in enumerate(groups):
         x = [degradations.index(d) for d in rows["degradation"]]
         label = f"{method} (trained on {trained_on}), {dataset} x{scale}"
-        for ax, metric in zip(axes, shown, strict=True):
+        for ax, metric in zip(axes, shown, strict=False):
             ax.plot(x, rows[metric], marker="o", color=f"C{i % 10}", label=label,
                     markerfacecolor="none")
             home = rows["degradation"] == trained_on
             ax.plot(np.array(x)[home.to_numpy()], rows[metric][home], "o", color=f"C{i % 10}")
-    for ax, (metric, label) in zip(axes, shown.items(), strict=True):
+    for ax, (metric, label) in zip(axes, shown.items(), strict=False):
         ax.set_xticks(range(len(degradations)), degradations, rotation=30, ha="right")
         ax.set_xlabel("test degradation")
         ax.set_title(label)
         if metric == "auroc":
             ax.axhline(0.5, color="grey", linestyle=":")
             ax.set_ylim(-0.02, 1.02)
-    axes[0].legend(fontsize="small")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", fontsize="small",
+               ncols=min(2, len(names)), title="filled: the training degradation")
     return save_figure(fig, Path(path).with_suffix(""))
