@@ -143,6 +143,37 @@ def test_loss_requirements_are_checked_at_start_up(config):
         check_references(bad, PRESETS, MODELS)
 
 
+NEW_MODELS = {
+    "esrgan": {"arch": "esrgan", "kwargs": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4},
+               "train": {"gan_type": "relativistic", "adversarial_weight": 5.0e-3,
+                         "pretrain_iterations": 2, "pretrain_loss": {"l1": 1.0},
+                         "loss": {"l1": 1.0e-2}, "discriminator": {"channels": 4}}},
+    "rrdb-psnr": {"arch": "rrdbnet", "kwargs": {"num_feat": 8, "num_block": 1, "dropout": 0.1}},
+    "lapsrn": {"arch": "lapsrn", "kwargs": {"num_feat": 8, "depth": 2}, "scales": [2],
+               "train": {"loss": {"charbonnier": {"weight": 1.0, "eps": 1.0e-3}}}},
+    "unpool": {"arch": "srcnn-variant", "kwargs": {"upsampling": "post",
+                                                   "upsampler": "unpooling", "width": 8}},
+    "tv": {"arch": "espcn", "train": {"loss": {"mse": 1.0, "tv": 2.0e-8}}},
+}
+"""Model entries of the architectures and options of issue #17 (the recipes' keys)."""
+
+
+def test_new_architectures_and_options_pass_the_config_check(config):
+    good = copy.deepcopy(config)
+    good["models"].update(copy.deepcopy(NEW_MODELS))
+    validate(good, SCHEMA)
+    check_references(good, PRESETS, MODELS)
+    bad = copy.deepcopy(good)
+    bad["models"]["esrgan"]["train"]["gan_type"] = "wgan"
+    with pytest.raises(ConfigError, match=r"'models\.esrgan\.train\.gan_type'"):
+        validate(bad, SCHEMA)
+    bad = copy.deepcopy(good)
+    bad["models"]["unpool"]["kwargs"]["upsampling"] = "pre"
+    with pytest.raises(ConfigError, match=r"'models\.unpool\.kwargs\.upsampler': upsampler "
+                                          "applies to post and progressive"):
+        check_references(bad, PRESETS, MODELS)
+
+
 @pytest.mark.parametrize(("part", "bad"), [("train", {"ema": 1.5}), ("train", {"lr": "fast"}),
                                           ("patches", {"hr_size": 0}),
                                           ("patches", {"augmnt": True})])

@@ -11,16 +11,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from sruq.losses import (
+    DISCRIMINATOR_LOSSES,
     LOSSES,
     CharbonnierLoss,
     GaussianNLLLoss,
     MissingExtraError,
     PerceptualLoss,
     TextureLoss,
+    TotalVariationLoss,
     build_loss,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
     gram_matrix,
+    relativistic_discriminator_loss,
+    relativistic_generator_loss,
 )
 
 
@@ -117,6 +121,57 @@ def test_adversarial_losses_both_sides() -> None:
     assert total.item() == pytest.approx(1e-3 * math.log(2))
 
 
+def softplus(z: float) -> float:
+    """``log(1 + e^z)``: BCE with logits of ``-z`` against 1, of ``z`` against 0."""
+    return math.log1p(math.exp(z))
+
+
+def test_relativistic_losses_match_hand_computed_values() -> None:
+    real, fake = torch.tensor([[3.0], [1.0]]), torch.tensor([[0.0], [-1.0]])
+    # mean real logit 2, mean fake logit -0.5: real - mean(fake) = 3.5, 1.5 and
+    # fake - mean(real) = -2, -3; D wants the first high and the second low, G the opposite
+    d = ((softplus(-3.5) + softplus(-1.5)) / 2 + (softplus(-2) + softplus(-3)) / 2) / 2
+    g = ((softplus(3.5) + softplus(1.5)) / 2 + (softplus(2) + softplus(3)) / 2) / 2
+    assert relativistic_discriminator_loss(real, fake).item() == pytest.approx(d, rel=1e-6)
+    assert relativistic_generator_loss(real, fake).item() == pytest.approx(g, rel=1e-6)
+    zeros = torch.zeros(4, 1)
+    assert relativistic_generator_loss(zeros, zeros).item() == pytest.approx(math.log(2))
+    assert DISCRIMINATOR_LOSSES == {"vanilla": discriminator_adversarial_loss,
+                                    "relativistic": relativistic_discriminator_loss}
+    # both nets learn from both sets of logits
+    real.requires_grad_(True)
+    fake.requires_grad_(True)
+    relativistic_generator_loss(real, fake).backward()
+    assert real.grad is not None and real.grad.abs().sum() > 0 and fake.grad.abs().sum() > 0
+
+
+def test_adversarial_term_of_each_gan_type() -> None:
+    pred, target = pair()
+    real, fake = torch.tensor([[3.0], [1.0]]), torch.tensor([[0.0], [-1.0]])
+    vanilla = build_loss({"adversarial": {"weight": 2.0, "gan_type": "vanilla"}})
+    assert vanilla.extra_inputs == {"fake_logits"}
+    total, _ = vanilla(pred, target, fake_logits=fake)
+    assert total.item() == pytest.approx(2 * generator_adversarial_loss(fake).item())
+    ragan = build_loss({"adversarial": {"weight": 2.0, "gan_type": "relativistic"}})
+    assert ragan.extra_inputs == {"fake_logits", "real_logits"}
+    total, _ = ragan(pred, target, fake_logits=fake, real_logits=real)
+    assert total.item() == pytest.approx(2 * relativistic_generator_loss(real, fake).item())
+    with pytest.raises(ValueError, match="needs the keyword input 'real_logits'"):
+        ragan(pred, target, fake_logits=fake)
+    with pytest.raises(ValueError, match="gan_type must be one of vanilla, relativistic"):
+        build_loss({"adversarial": {"weight": 1.0, "gan_type": "wgan"}})
+
+
+def test_total_variation_known_value_ignores_the_target() -> None:
+    x = torch.tensor([[[[0.0, 1, 3], [2, 2, 0], [1, 4, 4]]]])
+    # down: |2-0|+|2-1|+|0-3| + |1-2|+|4-2|+|4-0| = 13; right: 1+2 + 0+2 + 3+0 = 8
+    assert TotalVariationLoss()(x, torch.rand(1, 1, 3, 3)).item() == pytest.approx(21 / 9)
+    assert TotalVariationLoss()(torch.full((2, 3, 4, 5), 0.7), x).item() == 0.0
+    total, parts = build_loss({"mse": 1.0, "tv": 2e-8})(x, x)
+    assert parts["tv"].item() == pytest.approx(21 / 9)
+    assert total.item() == pytest.approx(2e-8 * 21 / 9)
+
+
 def test_build_loss_weighted_sum_and_parts() -> None:
     pred, target = pair()
     loss = build_loss({"l1": 1.0, "texture": 0.01, "charbonnier": {"weight": 2, "eps": 1e-6}})
@@ -166,6 +221,7 @@ def test_registry_names() -> None:
         "adversarial",
         "perceptual",
         "gaussian_nll",
+        "tv",
     }
 
 

@@ -266,6 +266,7 @@ def test_huge_learning_rate_diverges_with_a_clear_error(patch_dir: Path, tmp_pat
         ({"minutes": float("inf")}, "minutes"),
         ({"betas": (0.9, 1.0)}, r"betas\.1"),
         ({"discriminator": {"in_channels": 3}}, r"discriminator\.in_channels"),
+        ({"gan_type": "wgan"}, "gan_type"),
     ],
 )
 def test_bad_train_config_names_the_key(values: dict, key: str) -> None:
@@ -340,6 +341,61 @@ def test_srgan_trains_its_discriminator(tmp_path: Path) -> None:
     assert all(float(r["d_loss"]) > 0 and float(r["adversarial"]) > 0 for r in rows[1:])
     state = torch.load(tmp_path / "out" / "last.pt", weights_only=True)
     assert state["discriminator"] is not None and state["d_optimizer"]["state"]
+
+
+TINY_RRDB = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
+
+
+def test_relativistic_gan_step_updates_both_networks() -> None:
+    from sruq.losses import relativistic_generator_loss
+    from sruq.train.state import new_run
+    from sruq.train.step import make_step
+
+    cfg = config(gan_type="relativistic", loss={"l1": 1.0}, adversarial_weight=5e-3,
+                 discriminator={"channels": 4, "hidden": 8})
+    device = torch.device("cpu")
+    run = new_run("esrgan", TINY_RRDB, 2, cfg, device)
+    step = make_step("esrgan", run.model, cfg, device, "models.net.train")
+    assert step.loss.extra_inputs == {"fake_logits", "real_logits"}
+    gen = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 3, 16, 16, generator=gen)
+    lr = torch.nn.functional.avg_pool2d(hr, 2)
+    generator = [p.detach().clone() for p in run.model.parameters()]
+    disc = [p.detach().clone() for p in run.disc.parameters()]
+    values = step(run, lr, hr)
+    assert {"loss", "l1", "adversarial", "d_loss"} <= set(values)
+    assert values["loss"] == pytest.approx(values["l1"] + 5e-3 * values["adversarial"])
+    assert values["d_loss"] > 0 and values["adversarial"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(generator, run.model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(disc, run.disc.parameters()))
+    zeros = torch.zeros(2, 1)  # the relativistic term, not the vanilla one, is in the loss
+    assert step.loss.terms["adversarial"](hr, hr, zeros, zeros).item() == pytest.approx(
+        relativistic_generator_loss(zeros, zeros).item())
+
+
+def test_esrgan_trains_with_the_relativistic_gan(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    lr, hr = make_patches([smooth_image(rng, 64, 3)], 2, BICUBIC,
+                          PatchConfig(lr_size=8, per_image=8), 3, seed=0)
+    write_patch_set(tmp_path / "p", lr, hr, {})
+    cfg = config(iterations=3, pretrain_iterations=1, batch_size=2, loss={"l1": 1.0},
+                 gan_type="relativistic", discriminator={"channels": 4, "hidden": 8})
+    train_model("esrgan", TINY_RRDB, 2, PatchDataset(tmp_path / "p"), [], cfg,
+                tmp_path / "out", progress=False)
+    rows = read_log(tmp_path / "out")
+    assert rows[0]["d_loss"] == "" and rows[0]["mse"] != ""  # pretraining on pretrain_loss
+    assert all(float(r["d_loss"]) > 0 and float(r["adversarial"]) > 0 for r in rows[1:])
+    state = torch.load(tmp_path / "out" / "last.pt", weights_only=True)
+    assert state["discriminator"] is not None and state["d_optimizer"]["state"]
+
+
+def test_total_variation_term_trains_and_is_logged(patch_dir: Path, tmp_path: Path) -> None:
+    cfg = config(iterations=8, loss={"mse": 1.0, "tv": 1e-3})
+    train_model("espcn", TINY_ESPCN, 2, PatchDataset(patch_dir), [], cfg, tmp_path,
+                progress=False)
+    rows = read_log(tmp_path)
+    assert all(float(r["tv"]) > 0 for r in rows)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
 
 
 def test_heteroscedastic_model_trains_with_nll(patch_dir: Path, tmp_path: Path) -> None:

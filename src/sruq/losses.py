@@ -4,8 +4,10 @@ Every loss term is an ``nn.Module`` called as ``term(pred, target, **extra)`` an
 a scalar.  Most terms use only ``pred`` and ``target``; a term that needs more lists the
 keyword names in its ``extra_inputs``: ``"gaussian_nll"`` needs ``logvar`` (the
 heteroscedastic model's log-variance, ``pred`` being its mean) and ``"adversarial"`` needs
-``fake_logits`` (the discriminator's logits on ``pred``).  :func:`build_loss` combines terms
-into a :class:`CompositeLoss` returning ``(weighted sum, {name: unweighted value})``.
+``fake_logits`` (the discriminator's logits on ``pred``), and for the relativistic GAN also
+``real_logits`` (its logits on the target).  ``"tv"`` uses ``pred`` alone.
+:func:`build_loss` combines terms into a :class:`CompositeLoss` returning
+``(weighted sum, {name: unweighted value})``.
 """
 
 from __future__ import annotations
@@ -72,9 +74,32 @@ class TextureLoss(nn.Module):
         return torch.stack([F.mse_loss(gram_matrix(p), gram_matrix(t)) for p, t in pairs]).sum()
 
 
+class TotalVariationLoss(nn.Module):
+    """Anisotropic L1 total variation of ``pred`` (a smoothness prior; SRGAN's TV term):
+    ``(sum |pred[.., i+1, j] - pred[.., i, j]| + sum |pred[.., i, j+1] - pred[.., i, j]|)``
+    divided by the number of entries of ``pred`` (``B * C * H * W``), i.e. the mean over
+    pixels of the absolute differences to the pixel below and to the right (0 past the
+    border).  The target is not used."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        down = (pred[..., 1:, :] - pred[..., :-1, :]).abs().sum()
+        right = (pred[..., :, 1:] - pred[..., :, :-1]).abs().sum()
+        return (down + right) / pred.numel()
+
+
+GAN_TYPES = ("vanilla", "relativistic")
+"""Adversarial objectives: SRGAN's standard GAN, ESRGAN's relativistic average GAN."""
+
+
+def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """BCE with logits against all-real (1) or all-fake (0) labels."""
+    labels = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, labels)
+
+
 def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Generator side: BCE with logits pushing the discriminator to call the fakes real."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    return _bce(fake_logits, True)
 
 
 def discriminator_adversarial_loss(
@@ -84,20 +109,68 @@ def discriminator_adversarial_loss(
 
     Pass ``fake_logits`` computed on detached generator output.
     """
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real + fake
+    return _bce(real_logits, True) + _bce(fake_logits, False)
+
+
+def relativistic_discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> torch.Tensor:
+    """ESRGAN's RaGAN, discriminator side, on raw logits ``C(x)``: with
+    ``D_Ra(a, b) = sigmoid(C(a) - mean C(b))`` it is
+    ``-(mean log D_Ra(x_r, x_f) + mean log(1 - D_Ra(x_f, x_r))) / 2``, i.e. the mean of
+    BCE(``real - mean(fake)``, 1) and BCE(``fake - mean(real)``, 0).  Halved as in ESRGAN's
+    code (the paper writes the sum), for which its weight 5e-3 was tuned.  Gradients flow
+    through both sets of logits; pass ``fake_logits`` of detached generator output.
+    """
+    return (_bce(real_logits - fake_logits.mean(), True)
+            + _bce(fake_logits - real_logits.mean(), False)) / 2
+
+
+def relativistic_generator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> torch.Tensor:
+    """ESRGAN's RaGAN, generator side: the discriminator loss with the labels swapped,
+    ``-(mean log(1 - D_Ra(x_r, x_f)) + mean log D_Ra(x_f, x_r)) / 2``, so the generator
+    gains from both the real and the fake logits.  Pass ``real_logits`` detached."""
+    return (_bce(real_logits - fake_logits.mean(), False)
+            + _bce(fake_logits - real_logits.mean(), True)) / 2
+
+
+DISCRIMINATOR_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "vanilla": discriminator_adversarial_loss,
+    "relativistic": relativistic_discriminator_loss,
+}
+"""The discriminator's loss ``(real_logits, fake_logits) -> scalar`` of each GAN type."""
 
 
 class AdversarialLoss(nn.Module):
-    """Generator-side adversarial term (SRGAN) for a :class:`CompositeLoss`: needs
-    ``fake_logits``; the discriminator is trained with :func:`discriminator_adversarial_loss`."""
+    """Generator-side adversarial term for a :class:`CompositeLoss`.
 
-    extra_inputs = ("fake_logits",)
+    ``gan_type`` ``"vanilla"`` (SRGAN, default) needs ``fake_logits``;
+    ``"relativistic"`` (ESRGAN's RaGAN) needs ``fake_logits`` and ``real_logits``.  The
+    discriminator is trained with the matching :data:`DISCRIMINATOR_LOSSES` entry.
+    """
+
+    extra_inputs: tuple[str, ...]
+
+    def __init__(self, gan_type: str = "vanilla") -> None:
+        super().__init__()
+        if gan_type not in GAN_TYPES:
+            raise ValueError(f"gan_type must be one of {', '.join(GAN_TYPES)}, got {gan_type!r}")
+        self.gan_type = gan_type
+        relativistic = gan_type == "relativistic"
+        self.extra_inputs = ("fake_logits", "real_logits") if relativistic else ("fake_logits",)
 
     def forward(
-        self, pred: torch.Tensor, target: torch.Tensor, fake_logits: torch.Tensor
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        fake_logits: torch.Tensor,
+        real_logits: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        if self.gan_type == "relativistic":
+            assert real_logits is not None
+            return relativistic_generator_loss(real_logits, fake_logits)
         return generator_adversarial_loss(fake_logits)
 
 
@@ -216,6 +289,7 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "adversarial": AdversarialLoss,
     "perceptual": PerceptualLoss,
     "gaussian_nll": GaussianNLLLoss,
+    "tv": TotalVariationLoss,
 }
 """Config names of the loss terms and their constructors."""
 
@@ -224,7 +298,8 @@ class CompositeLoss(nn.Module):
     """Weighted sum of named loss terms: ``forward(pred, target, **extra) -> (total, parts)``.
 
     ``parts`` maps each name to its unweighted value.  ``extra_inputs`` is the set of keyword
-    inputs the terms need (``logvar``, ``fake_logits``), so a trainer knows what to pass.
+    inputs the terms need (``logvar``, ``fake_logits``, ``real_logits``), so a trainer knows
+    what to pass.
     """
 
     def __init__(self, terms: Mapping[str, nn.Module], weights: Mapping[str, float]) -> None:

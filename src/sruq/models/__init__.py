@@ -2,8 +2,9 @@
 
 Importing this package registers every model family (interpolation baselines, SRCNN and
 its variants, ESRCNN, FSRCNN, ESPCN, VDSR, SRResNet/SRGAN/SRResBNN, EDSR-baseline, the
-heteroscedastic SRResNet).  Every learned model stores its constructor arguments in
-``init_kwargs``, so ``build_model(name, **model.init_kwargs)`` rebuilds it.
+heteroscedastic SRResNet, RRDBNet/ESRGAN, LapSRN).  Every learned model stores its
+constructor arguments in ``init_kwargs``, so ``build_model(name, **model.init_kwargs)``
+rebuilds it.
 """
 
 from sruq.models import (  # noqa: F401  (importing registers the models)
@@ -12,6 +13,8 @@ from sruq.models import (  # noqa: F401  (importing registers the models)
     fsrcnn,
     hetero,
     interpolation,
+    lapsrn,
+    rrdbnet,
     srcnn,
     srcnn_variant,
     srresnet,

@@ -72,7 +72,8 @@ def is_power_of_two(value: int) -> bool:
 
 
 def shuffle_steps(scale: int, model: str) -> list[int]:
-    """Pixel-shuffle factors whose product is ``scale``: x2 steps, or one x3 step.
+    """Upsampling factors whose product is ``scale``: x2 steps, or one x3 step (what every
+    stepwise upsampler of :func:`upsampler` runs; the name is from the sub-pixel one).
 
     Raises ``ValueError`` naming ``model`` for any other scale (as SRResNet and EDSR).
     """
@@ -93,6 +94,78 @@ def conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1)
     return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2)
 
 
+def transposed_conv(in_channels: int, out_channels: int, factor: int) -> nn.ConvTranspose2d:
+    """Transposed convolution that enlarges exactly ``factor`` times: stride ``factor``,
+    kernel ``factor + 2 * (factor // 2)``, padding ``factor // 2`` (4x4 / 2 / 1 at x2, as
+    LapSRN and DCGAN; 5x5 / 3 / 1 at x3)."""
+    half = factor // 2
+    return nn.ConvTranspose2d(in_channels, out_channels, factor + 2 * half, factor, half)
+
+
+class ZeroInsertion(nn.Module):
+    """Unpooling by zero insertion: each input pixel goes to the top-left corner of its
+    ``factor x factor`` cell of the output and the other ``factor**2 - 1`` entries are 0.
+
+    This is ``nn.MaxUnpool2d(factor)`` with every index fixed at the top-left of its cell
+    (as the decoders of Dosovitskiy et al. 2015 and Zeiler et al. 2011 without switches),
+    written as a strided assignment so no index tensor is needed.  Output
+    ``(B, C, factor * h, factor * w)``; no parameters.
+    """
+
+    def __init__(self, factor: int) -> None:
+        super().__init__()
+        self.factor = check_positive("factor", factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        f = self.factor
+        out = x.new_zeros(b, c, h * f, w * f)
+        out[:, :, ::f, ::f] = x
+        return out
+
+
+UPSAMPLERS = ("subpixel", "transposed", "unpooling", "nearest")
+"""Kinds of :func:`upsampler`, each run per x2 step (or one x3 step) keeping ``channels``."""
+
+
+def _upsampling_step(kind: str, channels: int, factor: int) -> list[nn.Module]:
+    """The layers of one step of :func:`upsampler` (``kind`` already checked)."""
+    if kind == "subpixel":
+        return [conv(channels, channels * factor**2, 3), nn.PixelShuffle(factor)]
+    if kind == "transposed":
+        return [transposed_conv(channels, channels, factor)]
+    if kind == "unpooling":
+        return [ZeroInsertion(factor), conv(channels, channels, 2 * factor + 1)]
+    return [nn.Upsample(scale_factor=factor, mode="nearest"), conv(channels, channels, 3)]
+
+
+def upsampler(
+    kind: str,
+    channels: int,
+    scale: int,
+    model: str,
+    activation: Callable[[], nn.Module] | None = None,
+) -> nn.Sequential:
+    """Learned upsampling by ``scale`` (x2 steps, or one x3; ``model`` names the refusal of
+    other scales), ``channels`` maps in and out.  Per step of factor ``r``:
+
+    * ``subpixel``: 3x3 conv to ``r**2`` times the channels and a pixel shuffle (ESPCN);
+    * ``transposed``: a :func:`transposed_conv` (FSRCNN, LapSRN);
+    * ``unpooling``: :class:`ZeroInsertion` then a ``(2r+1) x (2r+1)`` conv, so every output
+      pixel sees 2-3 input pixels per axis (as the 3x3 conv of the sub-pixel step does);
+    * ``nearest``: nearest-neighbour enlargement then a 3x3 conv (ESRGAN).
+
+    ``activation`` (e.g. ``nn.PReLU``) follows each step when given.
+    """
+    check_choice("upsampler", kind, UPSAMPLERS)
+    layers: list[nn.Module] = []
+    for factor in shuffle_steps(scale, model):
+        layers += _upsampling_step(kind, channels, factor)
+        if activation is not None:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
 def pixel_shuffle_upsampler(
     channels: int, scale: int, model: str, activation: Callable[[], nn.Module] | None = None
 ) -> nn.Sequential:
@@ -100,12 +173,7 @@ def pixel_shuffle_upsampler(
 
     ``activation`` (e.g. ``nn.PReLU``) follows each shuffle when given.
     """
-    layers: list[nn.Module] = []
-    for factor in shuffle_steps(scale, model):
-        layers += [conv(channels, channels * factor**2, 3), nn.PixelShuffle(factor)]
-        if activation is not None:
-            layers.append(activation())
-    return nn.Sequential(*layers)
+    return upsampler("subpixel", channels, scale, model, activation)
 
 
 def conv_act_dropout(

@@ -1,4 +1,4 @@
-"""SRGAN's VGG-style discriminator (not an SRModel: it scores images, it does not upscale)."""
+"""SRGAN's VGG-style discriminator, also ESRGAN's (not an SRModel: it scores images)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from torch import nn
 
 from sruq.models.common import check_positive, conv, record_init_kwargs
 
-ADVERSARIAL_MODELS = frozenset({"srgan"})
-"""Registered model names that the trainer trains against a :class:`Discriminator`."""
+ADVERSARIAL_MODELS = frozenset({"srgan", "esrgan"})
+"""Registered model names that the trainer trains against a :class:`Discriminator`
+(``srgan`` is SRResNet's generator, ``esrgan`` RRDBNet's)."""
 
 
 class Discriminator(nn.Module):

@@ -2,7 +2,8 @@
 
 One configurable network: a 9x9 head convolution with ReLU, ``depth`` blocks (plain,
 residual or inception) each followed by dropout, an upsampling stage chosen by
-``upsampling`` and a 5x5 reconstruction convolution.
+``upsampling`` (and for post/progressive upsampling its layers by ``upsampler``) and a 5x5
+reconstruction convolution.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from sruq.models.common import (
+    UPSAMPLERS,
     HeadBodySR,
     ResidualBlock,
     check_choice,
@@ -18,9 +20,9 @@ from sruq.models.common import (
     check_positive,
     conv,
     is_power_of_two,
-    pixel_shuffle_upsampler,
     record_init_kwargs,
 )
+from sruq.models.common import upsampler as build_upsampler
 from sruq.models.registry import register
 
 UPSAMPLINGS = ("pre", "post", "progressive", "iterative")
@@ -103,13 +105,18 @@ class SRCNNVariant(HeadBodySR):
     """Configurable SRCNN: ``upsampling`` x ``block`` x ``depth`` x ``width``.
 
     * ``pre``: MATLAB bicubic enlargement first, everything at high resolution (any scale);
-    * ``post``: sub-pixel upsampling after the blocks (x2 steps, or one x3; scale 2, 3, 4, 8);
-    * ``progressive``: ``depth`` blocks then a x2 sub-pixel step, repeated (powers of two);
+    * ``post``: upsampling after the blocks (x2 steps, or one x3; scale 2, 3, 4, 8);
+    * ``progressive``: ``depth`` blocks then a x2 upsampling step, repeated (powers of two);
     * ``iterative``: ``projections`` up/down back-projection units after the blocks, DBPN-like
       (scale 2, 3, 4, 8).
 
     Blocks: ``plain`` (3x3 conv + ReLU), ``residual`` (two 3x3 convs and a skip) or
     ``inception`` (parallel 9/5/3/1 convolutions concatenated; ``width`` a multiple of 4).
+    ``upsampler`` picks the layers of each post/progressive step, each followed by ReLU:
+    ``subpixel`` (default: 3x3 conv + pixel shuffle), ``transposed`` (transposed conv),
+    ``unpooling`` (zero insertion at the top-left of each cell + conv) or ``nearest``
+    (nearest-neighbour + 3x3 conv); see :func:`~sruq.models.common.upsampler`.  Pre and
+    iterative upsampling have no such choice and refuse another value.
     A dropout layer (``nn.Dropout``, rate ``dropout``) follows the head and every block, so
     the MC prefix is the (upsampling and) head.  Small config for tests:
     ``build_model("srcnn-variant", 2, upsampling="post", block="residual", depth=1, width=8)``.
@@ -126,9 +133,14 @@ class SRCNNVariant(HeadBodySR):
         width: int = 64,
         projections: int = 2,
         dropout: float = 0.0,
+        upsampler: str = "subpixel",
     ) -> None:
         super().__init__(scale, in_channels)
         check_choice("upsampling", upsampling, UPSAMPLINGS)
+        check_choice("upsampler", upsampler, UPSAMPLERS)
+        if upsampler != "subpixel" and upsampling not in ("post", "progressive"):
+            raise ValueError(f"upsampler applies to post and progressive upsampling only, got "
+                             f"upsampler {upsampler!r} with upsampling {upsampling!r}")
         check_choice("block", block, BLOCKS)
         check_positive("depth", depth)
         check_positive("width", width)
@@ -147,11 +159,11 @@ class SRCNNVariant(HeadBodySR):
                     f"progressive upsampling supports powers of two, got scale {self.scale}"
                 )
             for _ in range(self.scale.bit_length() - 1):
-                layers += [*blocks(), *pixel_shuffle_upsampler(width, 2, "progressive", nn.ReLU)]
+                layers += [*blocks(), *build_upsampler(upsampler, width, 2, "progressive", nn.ReLU)]
         else:
             layers += blocks()
         if upsampling == "post":
-            layers += pixel_shuffle_upsampler(width, self.scale, "post upsampling", nn.ReLU)
+            layers += build_upsampler(upsampler, width, self.scale, "post upsampling", nn.ReLU)
         elif upsampling == "iterative":
             layers.append(IterativeUpsampler(width, self.scale, projections))
             tail_width = width * projections

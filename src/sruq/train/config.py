@@ -31,11 +31,14 @@ class TrainConfig:
     ``channels_last`` applies on CUDA and CPU (not MPS).  ``loss`` is a
     :func:`sruq.losses.build_loss` spec (default ``{"l1": 1.0}``, and
     ``{"gaussian_nll": 1.0}`` for heteroscedastic models).  The ``d_lr``,
-    ``adversarial_weight``, ``pretrain_iterations``, ``pretrain_loss`` and
-    ``discriminator`` keys are for adversarial models (``srgan``) only: the generator is
-    first trained ``pretrain_iterations`` steps on ``pretrain_loss`` alone, then on
-    ``loss`` plus ``adversarial_weight`` times the adversarial term against a
-    :class:`sruq.models.Discriminator` built with the ``discriminator`` options.
+    ``adversarial_weight``, ``pretrain_iterations``, ``pretrain_loss``, ``discriminator``
+    and ``gan_type`` keys are for adversarial models (``srgan``, ``esrgan``) only: the
+    generator is first trained ``pretrain_iterations`` steps on ``pretrain_loss`` alone,
+    then on ``loss`` plus ``adversarial_weight`` times the adversarial term against a
+    :class:`sruq.models.Discriminator` built with the ``discriminator`` options; the
+    term and the discriminator's loss are those of ``gan_type`` (``vanilla``: SRGAN's
+    standard GAN; ``relativistic``: ESRGAN's relativistic average GAN, see
+    :func:`sruq.losses.relativistic_generator_loss`).
     """
 
     iterations: int | None = 1000
@@ -61,6 +64,7 @@ class TrainConfig:
     pretrain_iterations: int = 0
     pretrain_loss: dict[str, Any] = field(default_factory=lambda: {"mse": 1.0})
     discriminator: dict[str, Any] = field(default_factory=dict)
+    gan_type: str = "vanilla"
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None, model: str = "model") -> TrainConfig:

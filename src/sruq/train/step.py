@@ -1,5 +1,5 @@
 """One optimisation step: :class:`SupervisedStep` trains the generator on a loss,
-:class:`AdversarialStep` (SRGAN) also trains a discriminator and adds its term.
+:class:`AdversarialStep` (SRGAN, ESRGAN) also trains a discriminator and adds its term.
 
 The split follows BasicSR's ``SRModel`` / ``SRGANModel``: the adversarial step overrides
 only what differs (the learning rates it sets, the discriminator update before the
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sruq.losses import build_loss, discriminator_adversarial_loss
+from sruq.losses import DISCRIMINATOR_LOSSES, build_loss
 from sruq.models import ADVERSARIAL_MODELS, SRModel
 from sruq.train.config import TrainConfig, loss_spec
 from sruq.train.state import Run, lr_factor, set_lr
@@ -59,7 +59,7 @@ class SupervisedStep:
         self.cfg, self.device = cfg, device
         self._build_losses(loss_spec(arch, model.heteroscedastic, cfg, prefix))
 
-    def _build_losses(self, spec: dict[str, float]) -> None:
+    def _build_losses(self, spec: dict[str, Any]) -> None:
         """Build the generator's loss from the checked :func:`loss_spec` terms."""
         self.loss = build_loss(spec).to(self.device)
 
@@ -125,13 +125,14 @@ class SupervisedStep:
 
 
 class AdversarialStep(SupervisedStep):
-    """SRGAN's step: ``cfg.pretrain_iterations`` steps on ``cfg.pretrain_loss`` alone, then
-    a discriminator update followed by the generator's on ``cfg.loss`` plus
-    ``cfg.adversarial_weight`` times the adversarial term."""
+    """SRGAN's and ESRGAN's step: ``cfg.pretrain_iterations`` steps on ``cfg.pretrain_loss``
+    alone, then a discriminator update followed by the generator's on ``cfg.loss`` plus
+    ``cfg.adversarial_weight`` times the adversarial term, both of ``cfg.gan_type``."""
 
-    def _build_losses(self, spec: dict[str, float]) -> None:
+    def _build_losses(self, spec: dict[str, Any]) -> None:
         self.pretrain_loss = build_loss(self.cfg.pretrain_loss).to(self.device)
-        super()._build_losses({**spec, "adversarial": self.cfg.adversarial_weight})
+        adversarial = {"weight": self.cfg.adversarial_weight, "gan_type": self.cfg.gan_type}
+        super()._build_losses({**spec, "adversarial": adversarial})
 
     def _set_lrs(self, run: Run, factor: float) -> None:
         super()._set_lrs(run, factor)
@@ -144,18 +145,23 @@ class AdversarialStep(SupervisedStep):
     def _before_generator(self, run: Run, iteration: int, pred: torch.Tensor,
                           hr: torch.Tensor, extra: dict[str, Any]) -> dict[str, float]:
         """The discriminator's step on real ``hr`` and detached fake ``pred``, then its
-        logits of ``pred`` for the generator's adversarial term (none while pretraining)."""
+        logits of ``pred`` (and for the relativistic GAN its detached logits of ``hr``) for
+        the generator's adversarial term (none while pretraining)."""
         if not self._gan_phase(iteration):
             return {}
         assert run.disc is not None and run.d_optimizer is not None
+        d_loss_fn = DISCRIMINATOR_LOSSES[self.cfg.gan_type]
         with self._autocast():
-            d_loss = discriminator_adversarial_loss(run.disc(hr), run.disc(pred.detach()))
+            d_loss = d_loss_fn(run.disc(hr), run.disc(pred.detach()))
         logged = {"d_loss": _finite(d_loss, "discriminator loss", iteration)}
         run.d_optimizer.zero_grad(set_to_none=True)
         self._backward(run, d_loss)
         self._update(run, run.d_optimizer, run.disc.parameters())
         with self._autocast():
             extra["fake_logits"] = run.disc(pred)
+            if "real_logits" in self.loss.extra_inputs:  # the relativistic GAN
+                with torch.no_grad():
+                    extra["real_logits"] = run.disc(hr)
         return logged
 
     def _generator_loss(self, iteration: int) -> nn.Module:
