@@ -139,3 +139,131 @@ def test_model_lookup_lists_candidates_and_uses_the_workflow_calibration(photo, 
     std = np.load(out / "std.npy")
     assert np.array_equal(np.asarray(Image.open(out / "heatmap.png")),
                           heatmap_rgb(std.transpose(2, 0, 1)))
+
+
+# --- sruq evaluate ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scored(tmp_path):
+    """An HR folder (a colour image of odd size, a grey one) and an SR folder as another
+    repository might write it (JPEG quality 100 and BMP)."""
+    rng = np.random.default_rng(3)
+    hr, sr = tmp_path / "hr", tmp_path / "their sr"
+    hr.mkdir()
+    sr.mkdir()
+    colour = rng.integers(0, 256, (45, 51, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (40, 40), dtype=np.uint8)
+    Image.fromarray(colour).save(hr / "colour.png")
+    Image.fromarray(grey).save(hr / "grey.png")
+    noisy = np.clip(colour[:44, :50] + rng.normal(0, 6, (44, 50, 3)), 0, 255)
+    Image.fromarray(noisy.astype(np.uint8)).save(sr / "colour.jpg", quality=100)
+    Image.fromarray(np.clip(grey.astype(int) + 3, 0, 255).astype(np.uint8)).save(sr / "grey.bmp")
+    return sr, hr
+
+
+def test_evaluate_prints_the_table_and_writes_the_csv(scored, capsys):
+    import pandas as pd
+
+    from sruq.evaluate import evaluate_folder
+
+    sr, hr = scored
+    assert main(["evaluate", str(sr), str(hr), "--scale", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    expected = evaluate_folder(sr, hr, 2, dataset="", degradation="", method="")
+    assert out[0] == f"{sr} against {hr}: x2, Y (greyscale: its channel), 2 border pixels cropped"
+    assert out[1].split() == ["image", "PSNR", "(dB)", "SSIM"]
+    for line, row in zip(out[2:4], expected.itertuples()):
+        assert line.split() == [row.image, f"{row.psnr:.2f}", f"{row.ssim:.4f}"]
+    assert out[4].split() == ["mean", f"{expected['psnr'].mean():.2f}",
+                              f"{expected['ssim'].mean():.4f}"]
+    csv = sr.parent / "their sr.csv"  # beside SR_DIR, never inside an input folder
+    assert out[5] == str(csv)
+    written = pd.read_csv(csv)
+    assert list(written.columns) == ["image", "psnr", "ssim"]
+    assert written["psnr"].round(6).tolist() == expected["psnr"].round(6).tolist()
+    assert sorted(p.name for p in sr.iterdir()) == ["colour.jpg", "grey.bmp"]
+
+
+def test_evaluate_options_follow_the_protocol(scored, tmp_path, capsys):
+    import pandas as pd
+
+    from sruq.evaluate import evaluate_folder
+
+    sr, hr = scored
+    csv = tmp_path / "scores" / "theirs.csv"
+    assert main(["evaluate", str(sr), str(hr), "--scale", "2", "--crop", "0", "--channel",
+                 "rgb", "--csv", str(csv)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == str(csv)
+    expected = evaluate_folder(sr, hr, 2, dataset="", degradation="", method="", crop=0,
+                               channel="rgb")
+    assert pd.read_csv(csv)["ssim"].round(6).tolist() == expected["ssim"].round(6).tolist()
+
+
+def _spoil(sr, hr, case):
+    """Return the args of a bad ``sruq evaluate`` call and the expected message."""
+    base = [str(sr), str(hr), "--scale", "2"]
+    if case == "missing":
+        (sr / "grey.bmp").unlink()
+        return base, f"{sr / 'grey'}.png: SR image for grey.png is missing"
+    if case == "extra":
+        Image.new("RGB", (8, 8)).save(sr / "baby.png")
+        return base, f"{sr / 'baby.png'}: extra SR image"
+    if case == "wrong size":
+        Image.new("L", (41, 40)).save(sr / "grey.bmp")
+        return base, f"{sr / 'grey.bmp'}: 40x41 pixels, expected 40x40"
+    if case == "not an image":
+        (sr / "notes.txt").write_text("settings of the other repository")
+        return base, f"{sr / 'notes.txt'}: not an image file"
+    if case == "unreadable":
+        (sr / "grey.bmp").write_bytes(b"BM not really")
+        return base, f"{sr / 'grey.bmp'}: not a readable image"
+    if case == "no SR_DIR":
+        return [str(sr / "nope"), str(hr), "--scale", "2"], f"SR_DIR {sr / 'nope'}: no such folder"
+    if case == "SR_DIR a file":
+        return [str(hr / "grey.png"), str(hr), "--scale", "2"], "grey.png: not a folder"
+    if case == "no HR_DIR":
+        return [str(sr), str(sr / "hr"), "--scale", "2"], f"HR_DIR {sr / 'hr'}: no such folder"
+    if case == "empty HR_DIR":
+        (hr.parent / "empty").mkdir()
+        return [str(sr), str(hr.parent / "empty"), "--scale", "2"], "empty: no image files"
+    if case == "csv inside SR_DIR":
+        return [*base, "--csv", str(sr / "m.csv")], "m.csv: inside SR_DIR"
+    if case == "csv a folder":
+        return [*base, "--csv", str(hr)], "--csv " + str(hr) + ": is a folder"
+    if case == "scale":
+        return [str(sr), str(hr), "--scale", "0"], "--scale must be a positive integer"
+    if case == "crop":
+        return [*base, "--crop", "-1"], "--crop must be 0 or more"
+    if case == "crop too large":
+        return [*base, "--crop", "22"], "image colour: cannot crop 22 border pixels"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["missing", "extra", "wrong size", "not an image",
+                                  "unreadable", "no SR_DIR", "SR_DIR a file", "no HR_DIR",
+                                  "empty HR_DIR", "csv inside SR_DIR", "csv a folder", "scale",
+                                  "crop", "crop too large"])
+def test_evaluate_errors_are_one_line_with_status_2(scored, case, capsys):
+    sr, hr = scored
+    args, message = _spoil(sr, hr, case)
+    assert main(["evaluate", *args]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("sruq: error:") and "\n" not in err and message in err, err
+    assert "Traceback" not in captured.err + captured.out
+    assert not (sr.parent / "their sr.csv").exists() and not (sr / "m.csv").exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--channel", "lab"], "argument --channel: invalid choice: 'lab'"),
+    ([], "the following arguments are required: --scale"),
+    (["--scale", "two"], "argument --scale: invalid int value: 'two'"),
+])
+def test_evaluate_bad_options_are_one_line_too(scored, options, message):
+    sr, hr = scored
+    result = subprocess.run([sys.executable, "-m", "sruq.cli", "evaluate", str(sr), str(hr),
+                             *options], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert "see sruq evaluate --help" in result.stderr

@@ -99,27 +99,63 @@ def test_tiny_workflow_writes_models_heatmaps_and_figures(tiny_run):
         "sigma_scale"] > 0
 
 
-def readme_upscale_examples() -> list[str]:
-    """The ``sruq upscale`` command lines of the README's code blocks."""
+def readme_examples(command: str) -> list[str]:
+    """The ``sruq COMMAND`` lines of the README's code blocks, for the tiny run: its names
+    for the default run's data sets."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    return [line.split("#")[0].strip() for line in text.splitlines()
-            if line.startswith(".venv/bin/sruq upscale")]
+    return [line.split("#")[0].strip().replace("builtin-train", "tiny-train")
+            .replace("builtin-test", "tiny-test")
+            for line in text.splitlines() if line.startswith(f".venv/bin/sruq {command} ")]
+
+
+def run_sruq(line: str, cwd, *extra: str) -> subprocess.CompletedProcess[str]:
+    """A ``.venv/bin/sruq ...`` line, run with this Python in ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "sruq.cli", *shlex.split(line)[1:], *extra],
+                          cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.mark.slow
 def test_readme_upscale_examples_run_after_the_workflow(tiny_run):
     """Every README example, right after a run (the tiny config's names for the default's
     data sets), exits 0 and writes the seed's output set."""
-    examples = readme_upscale_examples()
+    examples = readme_examples("upscale")
     assert len(examples) >= 3
     for line in examples:
-        line = line.replace("builtin-train", "tiny-train").replace("builtin-test", "tiny-test")
-        args = shlex.split(line)[1:]
-        result = subprocess.run([sys.executable, "-m", "sruq.cli", *args, "--quiet"],
-                                cwd=tiny_run, capture_output=True, text=True)
+        result = run_sruq(line, tiny_run, "--quiet")
         assert result.returncode == 0, (line, result.stderr)
         out = tiny_run / result.stdout.strip()
         assert (out / "heatmap.png").is_file() and (out / "mc_mean.png").is_file(), line
+
+
+@pytest.mark.slow
+def test_readme_evaluate_example_runs_after_the_workflow(tiny_run):
+    examples = readme_examples("evaluate")
+    assert len(examples) >= 1
+    for line in examples:
+        result = run_sruq(line, tiny_run)
+        assert result.returncode == 0, (line, result.stderr)
+        lines = result.stdout.splitlines()
+        assert lines[-2].split()[0] == "mean", result.stdout
+        assert (tiny_run / lines[-1]).is_file(), line
+
+
+@pytest.mark.slow
+def test_sruq_evaluate_reproduces_the_workflow_rows(tiny_run, tmp_path):
+    """The bicubic SR images of the tiny run, scored by ``sruq evaluate``: the numbers of
+    the workflow's per-image table (printed to 2 and 4 decimals; the CSV's as written)."""
+    csv = tmp_path / "bicubic.csv"
+    result = run_sruq(f"sruq evaluate results/sr/tiny-test/bicubic/x2/bicubic "
+                      f"results/data/tiny-test/hr --scale 2 --csv {csv}", tiny_run)
+    assert result.returncode == 0, result.stderr
+    per_image = pd.read_csv(tiny_run / "results" / "tables" / "per_image.csv", dtype=str)
+    ours = per_image[per_image["method"] == "bicubic"].set_index("image")
+    printed = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:-2]}
+    assert set(printed) == set(ours.index) == {"chelsea", "camera"}
+    for image, (psnr, ssim) in printed.items():
+        assert abs(float(psnr) - float(ours.loc[image, "psnr"])) <= 0.005 + 1e-9, image
+        assert abs(float(ssim) - float(ours.loc[image, "ssim"])) <= 0.00005 + 1e-9, image
+    written = pd.read_csv(csv, dtype=str).set_index("image")
+    assert (written[["psnr", "ssim"]] == ours.loc[written.index, ["psnr", "ssim"]]).all().all()
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ Example::
     sruq upscale photo.png --weights results/models/builtin-train/bicubic/x2/esrcnn/weights.pt
     sruq upscale photo.png --model esrcnn --scale 2 --samples 40 --out out/
     sruq upscale photo.png --model bicubic --scale 4
+    sruq evaluate results/sr/builtin-test/bicubic/x2/bicubic results/data/builtin-test/hr --scale 2
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import traceback
 from pathlib import Path
 
 from sruq import __version__, layout
+from sruq.errors import CLIError
 
 DESCRIPTION = """\
 sruq: single-image super-resolution with Monte-Carlo (MC) dropout uncertainty.
@@ -26,6 +28,8 @@ Commands:
   upscale   super-resolve one image and write the prediction, the MC mean, the
             per-pixel std (float .npy), a heatmap on a fixed colour scale, its
             colour bar, and the most/least certain patches.
+  evaluate  score a folder of SR images (say, another repository's) against its HR
+            images with the workflow's protocol: per-image PSNR/SSIM, the mean, a CSV.
 """
 
 UPSCALE_HELP = """\
@@ -44,8 +48,11 @@ images are converted; unreadable files stop with a one-line error.
 """
 
 
-class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (a bad option value, a missing argument) as one line, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"sruq: error: {message} (see {self.prog} --help)\n")
 
 
 def _candidates(name: str, scale: int | None, degradation: str | None,
@@ -212,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sruq.uncertainty.settings import MCSettings
 
     defaults = MCSettings()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sruq", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sruq {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -260,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--quiet", action="store_true", help="no progress bar")
     up.add_argument("--debug", action="store_true",
                     help="on an unexpected error, print the full traceback")
+    from sruq.cli_evaluate import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -267,15 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; expected failures are one line ``sruq: error: ...`` (exit
     status 2), an unexpected one also one line, with the traceback written to a file
     (``--debug`` shows it instead)."""
+    from sruq.cli_evaluate import evaluate
+
     args = build_parser().parse_args(argv)
+    command, untouched = {"upscale": (upscale, "--out"),
+                          "evaluate": (evaluate, "--csv")}[args.command]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: temp folders go
     try:
-        out = upscale(args)
+        out = command(args)
     except CLIError as err:
         print(f"sruq: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("sruq: interrupted; --out was left as it was", file=sys.stderr)
+        print(f"sruq: interrupted; {untouched} was left as it was", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - reported in one line, traceback to a file
         if args.debug:

@@ -217,3 +217,62 @@ def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
         return MCSettings.from_config(values).to_config()
     except ValueError as err:
         raise ConfigError(f"config key 'mc': {err}") from None
+
+
+OUTSIDE_PLACEHOLDERS = ("dataset", "scale", "degradation")
+"""What an outside method's ``path`` may hold: the test set, the scale, the degradation."""
+
+
+def _placeholders(key: str, pattern: str) -> set[str]:
+    """The placeholders of an ``outside.<name>.path`` pattern (``str.format`` syntax, plain
+    names only; ``{{`` and ``}}`` are literal braces)."""
+    import string
+
+    known = ", ".join(f"{{{p}}}" for p in OUTSIDE_PLACEHOLDERS)
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError as err:
+        raise ConfigError(f"config key '{key}': {err} in {pattern!r} (write a literal brace "
+                          "as {{ or }})") from None
+    found = set()
+    for _, field, spec, conversion in fields:
+        if field is None:
+            continue
+        if field not in OUTSIDE_PLACEHOLDERS or spec or conversion:
+            raise ConfigError(f"config key '{key}': unknown placeholder "
+                              f"{{{field}{'!' + conversion if conversion else ''}"
+                              f"{':' + spec if spec else ''}}} (known: {known})")
+        found.add(field)
+    return found
+
+
+def outside_folder(pattern: str, dataset: str, scale: int | str, degradation: str) -> Path:
+    """The folder of an outside method's SR images for one test set, scale and degradation
+    (``~`` expanded; a relative path is relative to the working directory)."""
+    return Path(pattern.format(dataset=dataset, scale=scale, degradation=degradation)
+                ).expanduser()
+
+
+def check_outside(outside: Mapping[str, Any], datasets: list[str], scales: list[int],
+                  degradations: list[str]) -> None:
+    """The ``outside:`` methods of a run that tests ``datasets`` at ``scales`` under
+    ``degradations``: each ``path`` pattern holds only known placeholders, and every one
+    whose value varies in this run (so that no two combinations share a folder); the
+    folder of every combination exists."""
+    values = {"dataset": datasets, "scale": scales, "degradation": degradations}
+    for name, spec in outside.items():
+        key, pattern = f"outside.{name}.path", spec["path"]
+        found = _placeholders(key, pattern)
+        for placeholder, run_values in values.items():
+            if placeholder not in found and len(run_values) > 1:
+                listing = ", ".join(map(str, run_values))
+                raise ConfigError(f"config key '{key}': no {{{placeholder}}} placeholder, but "
+                                  f"the run has {len(run_values)} ({listing}), each with its "
+                                  f"own folder of SR images")
+        for dataset in datasets:
+            for scale in scales:
+                for degradation in degradations:
+                    folder = outside_folder(pattern, dataset, scale, degradation)
+                    if not folder.is_dir():
+                        raise ConfigError(f"config key '{key}': {folder} is not a folder (the "
+                                          f"SR images of {dataset} x{scale} {degradation})")

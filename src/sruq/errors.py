@@ -1,4 +1,5 @@
-"""Errors shared by several modules (no dependencies, so every stage can raise them)."""
+"""Errors shared by several modules (no dependencies, so every stage and command can
+raise them)."""
 
 
 class ConfigError(ValueError):
@@ -7,3 +8,7 @@ class ConfigError(ValueError):
 
 class DownloadError(RuntimeError):
     """A download, its verification or an archive extraction failed."""
+
+
+class CLIError(Exception):
+    """A user error of the ``sruq`` command: printed as one line, exit status 2."""

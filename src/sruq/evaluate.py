@@ -21,14 +21,22 @@ def evaluate_folder(
 ) -> pd.DataFrame:
     """One row per image: PSNR and SSIM on ``channel`` with ``crop`` (default ``scale``) cropped.
 
+    The folders are matched and every SR image checked first (:func:`sruq.images.sr_hr_pairs`:
+    one image per HR image, by stem, of the mod-cropped HR size), so the workflow's
+    metrics, the outside rule and ``sruq evaluate`` share one protocol and one set of checks.
+
     ``extra`` adds columns computed by ``metric(sr, hr)`` on the whole mod-cropped images
     (LPIPS, say).
     """
     extra = dict(extra or {})
     crop = border(crop, scale)
-    rows = [{"dataset": dataset, "degradation": degradation, "scale": scale, "method": method,
-             "image": name, "psnr": psnr(sr, hr, crop, channel),
-             "ssim": ssim(sr, hr, crop, channel),
-             **{key: metric(sr, hr) for key, metric in extra.items()}}
-            for name, sr, hr in sr_hr_pairs(sr_dir, hr_dir, scale)]
+    rows = []
+    for name, sr, hr in sr_hr_pairs(sr_dir, hr_dir, scale):
+        try:
+            rows.append({"dataset": dataset, "degradation": degradation, "scale": scale,
+                         "method": method, "image": name, "psnr": psnr(sr, hr, crop, channel),
+                         "ssim": ssim(sr, hr, crop, channel),
+                         **{key: metric(sr, hr) for key, metric in extra.items()}})
+        except ValueError as err:  # a crop or an SSIM window too large for the image
+            raise ValueError(f"{sr_dir}: image {name}: {err}") from None
     return pd.DataFrame(rows, columns=METRIC_COLUMNS + list(extra))

@@ -65,6 +65,7 @@ LOGS: dict[str, str] = {
     "self_ensemble": "results/logs/self_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
     "infer_model": "results/logs/infer/{dataset}/{degradation}/x{scale}/{method}.log",
     "deep_ensemble": "results/logs/deep_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
+    "outside": "results/logs/outside/{dataset}/{degradation}/x{scale}/{method}.log",
     "metrics": "results/logs/metrics/{dataset}/{degradation}/x{scale}/{method}.log",
     "lpips": "results/logs/lpips/{dataset}/{degradation}/x{scale}/{method}.log",
     "calibrate": "results/logs/calibrate/{degradation}/x{scale}/{method}.log",

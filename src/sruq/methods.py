@@ -3,10 +3,11 @@
 Names: an interpolation baseline (``bicubic``...), a trained model of the config
 (``esrcnn``...), a classical method (``sparse-coding``, ``fd``), any of these with a
 variant suffix: ``+edge-pre`` / ``+edge-post`` (sharpening around the method) or ``+x8``
-(geometric self-ensemble, whose spread is an uncertainty source), or a deep ensemble of
-trained models.  :func:`method_kinds` gives the kind (:data:`KINDS`) of every method of a
-config: the workflow runs each kind with its own rule, and :data:`UNCERTAIN_KINDS` also
-write uncertainty outputs.
+(geometric self-ensemble, whose spread is an uncertainty source), a deep ensemble of
+trained models, or an outside method (SR images made elsewhere, config key ``outside``).
+:func:`method_kinds` gives the kind (:data:`KINDS`) of every method of a config: the
+workflow runs each kind with its own rule, and :data:`UNCERTAIN_KINDS` also write
+uncertainty outputs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ KINDS: dict[str, str] = {
     "variant": "a +edge-pre / +edge-post variant (variants), run once",
     "x8": "a +x8 geometric self-ensemble (variants): the 8 transforms' spread",
     "deep-ensemble": "a deep ensemble of trained models (ensembles): the members' spread",
+    "outside": "SR images made elsewhere (outside), checked and taken in; no uncertainty",
 }
 """Every kind of method and what it is."""
 
@@ -60,11 +62,13 @@ def _named_methods(config: Mapping[str, Any],
         yield f"variants.{i}", name, "x8" if split_method(name)[1] == "x8" else "variant"
     for name in config.get("ensembles", {}):
         yield f"ensembles.{name}", name, "deep-ensemble"
+    for name in config.get("outside", {}):
+        yield f"outside.{name}", name, "outside"
 
 
 def method_kinds(config: Mapping[str, Any], has_dropout: HasDropout) -> dict[str, str]:
     """Every method of a workflow config -> its kind (a key of :data:`KINDS`), in table
-    order: baselines, models, classical methods, variants, ensembles.
+    order: baselines, models, classical methods, variants, ensembles, outside methods.
 
     ``has_dropout(arch, kwargs)`` (:func:`sruq.models.has_dropout`) tells MC-dropout
     models from deterministic networks.  A name given twice is a :class:`ConfigError`.

@@ -8,13 +8,16 @@ from snakemake.utils import min_version, validate
 from sruq import layout
 from sruq.config import (
     check_duplicate_keys,
+    check_outside,
     check_references,
     datasets_with_role,
     mc_settings,
+    outside_folder,
     role_notes,
 )
 from sruq.schema import validate as validate_config
 from sruq.degrade import PRESETS
+from sruq.images import folder_entries
 from sruq.layout import UNTRAINED, fill, result_name, split_result
 from sruq.methods import UNCERTAIN_KINDS, method_kinds, methods_of_kind, split_method
 from sruq.models import MODELS, has_dropout
@@ -47,8 +50,11 @@ LPIPS_NET = config["metrics"]["lpips"]
 MODELS_CFG = config["models"]
 ENSEMBLES = config["ensembles"]
 METRICS_CFG = config["metrics"]
+# methods run elsewhere: a folder of SR images per test set, scale and degradation
+OUTSIDE = config["outside"]
+check_outside(OUTSIDE, TEST_SETS, config["scales"], config["degradations"])
 # every method of the config by its kind (sruq.methods.KINDS), in table order; each of
-# the rules upscale, infer_model, self_ensemble and deep_ensemble runs its kinds
+# the rules upscale, infer_model, self_ensemble, deep_ensemble and outside run their kinds
 KIND_OF = method_kinds(config, has_dropout)
 METHODS = list(KIND_OF)
 UNCERTAIN_METHODS = methods_of_kind(KIND_OF, *UNCERTAIN_KINDS)
@@ -256,3 +262,18 @@ def calibration_inputs(wildcards):
              method=w.method)
         for valid in VALID_SETS
     ]
+
+
+def outside_dir(wildcards):
+    """The folder of an outside method's SR images for the wildcards' set, scale and
+    degradation (config key outside.<method>.path)."""
+    w = wildcards
+    return str(outside_folder(OUTSIDE[w.method]["path"], w.dataset, w.scale, w.degradation))
+
+
+def outside_entries(wildcards):
+    """Every entry of that folder as an input, so a changed, added or removed image reruns
+    the rule (a folder input would only be as new as the folder's own timestamp); a
+    missing folder is the job's one-line error."""
+    folder = Path(outside_dir(wildcards))
+    return [str(p) for p in folder_entries(folder)] if folder.is_dir() else []

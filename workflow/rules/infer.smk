@@ -1,4 +1,4 @@
-# Four rules write the SR folder of a method, each for its kinds of methods
+# Five rules write the SR folder of a method, each for its kinds of methods
 # (sruq.methods.KINDS): which rule runs a method follows from its kind alone.
 
 
@@ -102,3 +102,22 @@ rule deep_ensemble:
         "../../envs/infer.yaml"
     script:
         "../scripts/deep_ensemble.py"
+
+
+rule outside:
+    input:
+        images=outside_entries,
+        hr=rules.prepare_hr.output[0],
+    output:
+        directory(layout.SR),
+    log:
+        layout.LOGS["outside"],
+    wildcard_constraints:
+        method=method_pattern("outside"),
+    params:
+        folder=outside_dir,
+    localrule: True
+    conda:
+        "../../envs/infer.yaml"
+    script:
+        "../scripts/outside.py"

@@ -1,5 +1,6 @@
 """Infer stage (``workflow/rules/infer.smk``): super-resolve a folder with any method;
-MC-dropout models, x8 variants and deep ensembles also write their uncertainty outputs."""
+MC-dropout models, x8 variants and deep ensembles also write their uncertainty outputs;
+the SR images of an outside method (made elsewhere) are checked and taken in."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from sruq.channels import Box
 from sruq.checkpoint import load_trained
-from sruq.images import image_seed, modcrop
+from sruq.images import image_seed, modcrop, sr_hr_pairs
 from sruq.io import atomic_dir, list_images, read_image, write_image
 from sruq.methods import build_method, split_method
 from sruq.predict import (
@@ -115,3 +116,20 @@ def upscale_method(
     settings = MCSettings.from_config(mc)
     _uncertain_folder(lambda _, lr: self_ensemble_image(model, lr, dev), scale, lr_dir, sr_dir,
                       unc_dir, settings, hr_dir, "x8", sigma_scale=read_sigma_scale(calibration))
+
+
+def take_outside(folder: Path, hr_dir: Path, scale: int, sr_dir: Path) -> None:
+    """Take in the SR images an outside method made elsewhere: ``sr_dir/<image>.png`` for
+    every HR image of ``hr_dir``, from its image of the same stem in ``folder`` (any format
+    :func:`sruq.io.read_image` reads).
+
+    The folders are checked as the metrics check them (:func:`sruq.images.sr_hr_pairs`): a
+    missing or extra image, an entry that is not an image, or an image whose size is not
+    the HR mod-crop (``scale`` x the LR size) stops with one line naming the file, and
+    ``sr_dir`` is left as it was (written atomically)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (the outside method's SR images)")
+    with atomic_dir(sr_dir) as tmp:
+        for name, sr, _ in sr_hr_pairs(folder, Path(hr_dir), scale):
+            write_image(tmp / f"{name}.png", sr)
