@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from sruq.config import check_references
+from sruq.config import check_bootstrap_reference, check_references
 from sruq.degrade import PRESETS
 from sruq.errors import ConfigError
 from sruq.models import MODELS
@@ -47,6 +47,8 @@ def test_every_shipped_config_is_valid():
          r"'models\.esrcnn\.train\.sheduler' is not a known setting"),
         (lambda c: c["models"]["esrcnn"]["patches"].update(rescales=[0]),
          r"'models\.esrcnn\.patches\.rescales\.0'"),
+        (lambda c: c["metrics"].update(coverage=1.0), r"'metrics\.coverage'"),
+        (lambda c: c["metrics"].update(bootstrap_samples=10), r"'metrics\.bootstrap_samples'"),
     ],
 )
 def test_bad_config_names_the_key(config, mutate, message):
@@ -191,3 +193,10 @@ def test_python_callers_get_the_workflow_check(config, part, bad):
         from_dict(bad, "esrcnn")
     assert str(by_python.value) == str(by_schema.value)
     assert str(by_python.value).startswith(f"config key 'models.esrcnn.{part}.")
+
+
+def test_bootstrap_reference_must_be_a_method_of_the_run():
+    check_bootstrap_reference(None, ["esrcnn"])  # default: bicubic where it runs
+    check_bootstrap_reference("esrcnn@bicubic", ["bicubic", "esrcnn"])
+    with pytest.raises(ConfigError, match=r"'metrics\.bootstrap_reference': 'bicubc' is not"):
+        check_bootstrap_reference("bicubc", ["bicubic", "esrcnn"])

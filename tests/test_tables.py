@@ -207,7 +207,56 @@ def test_write_summary_keeps_the_workflow_call(metric_files, tmp_path):
 
 def test_metric_directions():
     assert [m for m, spec in METRICS.items() if spec.higher_is_better] == [
-        "psnr", "ssim", "pearson", "spearman"]
+        "psnr", "ssim", "pearson", "spearman", "ccoeff_bayescap"]
+    assert [m for m, spec in METRICS.items() if spec.higher_is_better is None] == ["coverage"]
+    assert {"uce_bayescap", "interval_width"} <= {
+        m for m, spec in METRICS.items() if spec.higher_is_better is False}
+
+
+def test_coverage_column_has_no_arrow_and_no_bold(tmp_path):
+    values = {"a": 0.9, "b": 0.99}
+    files = [_write(_rows(m, {"psnr": [30.0, 31.0], "ssim": [0.9, 0.9], "coverage": [c, c]}),
+                    tmp_path / f"{m}.csv") for m, c in values.items()]
+    write_tables(files, tmp_path / "out")
+    markdown = (tmp_path / "out" / "Set5_x2_bicubic.md").read_text()
+    assert "| Coverage |" in markdown and "0.990" in markdown and "**0.990" not in markdown
+    assert "ΔPSNR" not in markdown  # no bicubic rows: no reference, no column
+
+
+def test_psnr_difference_column_with_bootstrap_interval(tmp_path):
+    rng = np.random.default_rng(5)
+    base = rng.normal(30.0, 2.0, 50)
+    images = [f"im{i:02d}" for i in range(50)]
+    methods = {"bicubic": base, "better": base + 0.5 + rng.normal(0, 0.3, 50),
+               "same": base + rng.normal(0, 0.3, 50)}
+    files = [_write(_rows(m, {"psnr": list(v), "ssim": [0.9] * 50}, images=images),
+                    tmp_path / f"{m}.csv") for m, v in methods.items()]
+    out = tmp_path / "out"
+    write_tables(files, out, seed=3, samples=1000)
+    block = pd.read_csv(out / "Set5_x2_bicubic.csv").set_index("method")
+    assert block[["dpsnr", "dpsnr_low", "dpsnr_high"]].loc["bicubic"].isna().all()
+    better = block.loc["better"]
+    truth = float(np.mean(methods["better"] - base))
+    assert better.dpsnr == pytest.approx(truth, abs=1e-6)
+    assert better.dpsnr_low < 0.5 < better.dpsnr_high and better.dpsnr_low > 0
+    assert block.loc["same"].dpsnr_low < 0 < block.loc["same"].dpsnr_high
+    markdown = (out / "Set5_x2_bicubic.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| Method"))
+    assert header.startswith("| Method | PSNR (dB) ↑ | ΔPSNR vs bicubic [95% CI] |")
+    row = next(line for line in markdown.splitlines() if line.startswith("| bicubic |"))
+    assert row.split(" | ")[2] == "–"
+    cell = f"{better.dpsnr:+.2f} [{better.dpsnr_low:+.2f}, {better.dpsnr_high:+.2f}]"
+    assert f"| {cell} |" in markdown
+    tex = (out / "Set5_x2_bicubic.tex").read_text()
+    assert r"$\Delta$PSNR vs bicubic [95\% CI]" in tex
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    write_tables(files, out, seed=3, samples=1000)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # deterministic
+    write_tables(files, out, seed=4, samples=1000)
+    assert pd.read_csv(out / "Set5_x2_bicubic.csv").dpsnr_low.tolist() != block.dpsnr_low.tolist()
+    write_tables(files, out, reference="same")
+    block = pd.read_csv(out / "Set5_x2_bicubic.csv").set_index("method")
+    assert math.isnan(block.loc["same"].dpsnr) and block.loc["bicubic"].dpsnr < 0
 
 
 def test_tables_module_does_not_import_torch():

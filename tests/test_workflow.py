@@ -65,10 +65,23 @@ def test_tiny_workflow_tables_list_every_method(tiny_run):
         frame.columns)
     uncertain = frame[frame["method"].isin(["esrcnn", "esrcnn+x8", "tiny-ensemble"])]
     assert uncertain["ause"].notna().all() and uncertain["uce_scaled"].notna().all()
+    for column in ("uce_bayescap", "ccoeff_bayescap", "coverage", "interval_width"):
+        assert uncertain[column].notna().all(), column
+        assert frame[~frame.index.isin(uncertain.index)][column].isna().all(), column
+    assert uncertain["coverage"].between(0, 1).all() and (uncertain["interval_width"] > 0).all()
     assert frame[frame["method"] == "bicubic"]["ause"].isna().all()
-    comparison = (tiny_run / "results" / "tables" / "tiny-test_x2_bicubic.md").read_text()
+    tables = tiny_run / "results" / "tables"
+    comparison = (tables / "tiny-test_x2_bicubic.md").read_text()
     assert "**" in comparison and "esrcnn+x8" in comparison
-    assert "\\toprule" in (tiny_run / "results" / "tables" / "tiny-test_x2_bicubic.tex").read_text()
+    assert "| ΔPSNR vs bicubic [95% CI] |" in comparison and "C.Coeff (BayesCap) ↑" in comparison
+    assert "| Coverage |" in comparison
+    block = pd.read_csv(tables / "tiny-test_x2_bicubic.csv").set_index("method")
+    assert block.loc["bicubic", ["dpsnr", "dpsnr_low", "dpsnr_high"]].isna().all()
+    means = frame.groupby("method")["psnr"].mean()
+    assert block.loc["esrcnn", "dpsnr"] == pytest.approx(means["esrcnn"] - means["bicubic"],
+                                                         abs=1e-5)
+    assert (block["dpsnr_low"].dropna() <= block["dpsnr_high"].dropna()).all()
+    assert "\\toprule" in (tables / "tiny-test_x2_bicubic.tex").read_text()
 
 
 @pytest.mark.slow
@@ -95,8 +108,27 @@ def test_tiny_workflow_writes_models_heatmaps_and_figures(tiny_run):
         assert (figures / f"{name}.png").stat().st_size > 10_000, name
         assert (figures / f"{name}.pdf").is_file(), name
     assert (results / "figures" / "training_curves.png").is_file()
-    assert json.loads((results / "calibration" / "bicubic" / "x2" / "esrcnn.json").read_text())[
-        "sigma_scale"] > 0
+    calibration = json.loads((results / "calibration" / "bicubic" / "x2" / "esrcnn.json")
+                             .read_text())
+    assert calibration["sigma_scale"] > 0 and calibration["conformal_q"] > 0
+    assert calibration["coverage"] == 0.9
+
+
+@pytest.mark.slow
+def test_figure_legends_give_the_tables_ause(tiny_run):
+    """The uncertainty figures' legend numbers (logged by the step) are the per-image
+    means of per_image.csv: one AUSE, one UCE (scaled) for figures and tables."""
+    results = tiny_run / "results"
+    log = (results / "logs" / "uncertainty_figures" / "tiny-test_x2_bicubic.log").read_text()
+    frame = pd.read_csv(results / "tables" / "per_image.csv")
+    means = frame.groupby("method")[["ause", "uce_scaled"]].mean()
+    for method in ("esrcnn", "esrcnn+x8", "tiny-ensemble"):
+        line = next(row for row in log.splitlines() if row.startswith(f"{method}: "))
+        numbers = line.split(": ", 1)[1].split(" (")[0]  # "ause 0.01, uce ..., uce_scaled ..."
+        logged = dict(item.split(" ") for item in numbers.split(", "))
+        assert float(logged["ause"]) == pytest.approx(means.loc[method, "ause"], abs=2e-6)
+        assert float(logged["uce_scaled"]) == pytest.approx(means.loc[method, "uce_scaled"],
+                                                            abs=2e-6)
 
 
 def readme_examples(command: str) -> list[str]:

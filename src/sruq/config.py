@@ -7,13 +7,14 @@ schema (:mod:`sruq.schema`) at start-up, then checks here what a schema cannot e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sruq.errors import ConfigError
+from sruq.layout import TRAINED_ON
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -150,6 +151,16 @@ def check_model_kwargs(name: str, spec: Mapping[str, Any], models: Mapping[str, 
         key = next((k for k in kwargs if message.startswith(k)), None)
         where = f"models.{name}.kwargs" + (f".{key}" if key else "")
         raise ConfigError(f"config key '{where}': {message}") from None
+
+
+def check_bootstrap_reference(reference: str | None, methods: Iterable[str]) -> None:
+    """An explicit ``metrics.bootstrap_reference`` must be a method (or ``method@T`` result
+    name) of this run; ``None`` (bicubic where it runs) always passes."""
+    methods = list(methods)
+    if reference is not None and reference.split(TRAINED_ON)[0] not in methods:
+        raise ConfigError(
+            f"config key 'metrics.bootstrap_reference': {reference!r} is not a method of this "
+            f"run (methods: {', '.join(methods)})")
 
 
 def check_ensembles(config: Mapping[str, Any], other_methods: set[str],

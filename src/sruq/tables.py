@@ -7,58 +7,32 @@ merges them into one row per image and method: a metric a method lacks is NaN th
 
 From that table come ``summary.csv`` (mean and std over images of every metric),
 ``summary.md`` (an overview of PSNR/SSIM, methods x dataset/scale) and, for every
-dataset x scale x degradation, a comparison table (method | PSNR | SSIM | LPIPS |
-Spearman | AUSE | UCE ...; only the metrics present) as CSV, Markdown and LaTeX with the
-best value per column in bold.  This module needs only pandas (no torch), so tables are
-cheap to regenerate from the CSVs.
+dataset x scale x degradation, a comparison table (method | PSNR | ΔPSNR to a reference
+with its paired-bootstrap 95% interval (:mod:`sruq.bootstrap`) | SSIM | LPIPS | Spearman |
+AUSE | UCE ...; only the metrics present) as CSV, Markdown and LaTeX with the best value
+per column in bold (how each metric is shown: :mod:`sruq.table_cells`).  This module
+needs only pandas (no torch), so tables are cheap to regenerate from the CSVs.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from sruq.bootstrap import DEFAULT_REFERENCE, DEFAULT_SAMPLES, with_differences
 from sruq.io import write_csv, write_text
 from sruq.layout import BLOCK, TRAINED_ON, fill, result_label
 from sruq.shift import SHIFT_FILES, write_shift
+from sruq.table_cells import METRICS, Cell, column_cells, interval_cells, number
+from sruq.table_cells import Metric as Metric  # re-exported: how a metric is shown
 
 KEYS = ["dataset", "scale", "degradation", "method", "trained_on"]
 """A row's key: ``trained_on`` is the degradation a method was trained on (``-``: none)."""
 IMAGE_KEYS = [*KEYS, "image"]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """How a metric is shown: header label, which direction is better, decimals."""
-
-    label: str
-    higher_is_better: bool
-    decimals: int
-
-    @property
-    def arrow(self) -> str:
-        return "↑" if self.higher_is_better else "↓"
-
-
-METRICS: dict[str, Metric] = {
-    "psnr": Metric("PSNR (dB)", True, 2),
-    "ssim": Metric("SSIM", True, 4),
-    "lpips": Metric("LPIPS", False, 4),
-    "pearson": Metric("Pearson", True, 3),
-    "spearman": Metric("Spearman", True, 3),
-    "ause": Metric("AUSE", False, 4),
-    "uce": Metric("UCE", False, 4),
-    "uce_scaled": Metric("UCE (scaled)", False, 4),
-    "nll": Metric("NLL", False, 3),
-    "nll_scaled": Metric("NLL (scaled)", False, 3),
-}
-"""Metrics the comparison tables show, in column order; other columns stay in the CSVs."""
 
 
 def read_metrics(path: Path) -> pd.DataFrame:
@@ -157,42 +131,6 @@ def table_files(out_dir: Path, triples: Iterable[tuple[str, int, str]],
     return files
 
 
-# --- cells -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One table cell: mean and std as text (std ``None`` when undefined), bold if best."""
-
-    mean: str | None
-    std: str | None
-    bold: bool
-
-
-def _number(value: float, decimals: int) -> str:
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.{decimals}f}"
-
-
-def _column_cells(block: pd.DataFrame, metric: str) -> list[Cell]:
-    """Cells of one metric column; the best rounded mean is bold (all ties, >= 2 values)."""
-    spec = METRICS[metric]
-    means = block[metric].tolist()
-    stds = block[f"{metric}_std"].tolist()
-    shown = [None if math.isnan(m) else round(m, spec.decimals) for m in means]
-    present = [v for v in shown if v is not None]
-    best = (max if spec.higher_is_better else min)(present) if len(present) > 1 else None
-    return [
-        Cell(
-            mean=None if value is None else _number(mean, spec.decimals),
-            std=None if value is None or math.isnan(std) else _number(std, spec.decimals),
-            bold=best is not None and value == best,
-        )
-        for mean, std, value in zip(means, stds, shown)
-    ]
-
-
 def comparison_block(summary: pd.DataFrame, dataset: str, scale: int,
                      degradation: str) -> pd.DataFrame:
     """The summary rows of one dataset x scale x degradation, methods in input order."""
@@ -208,6 +146,35 @@ def comparison_block(summary: pd.DataFrame, dataset: str, scale: int,
 def shown_metrics(block: pd.DataFrame) -> list[str]:
     """Known metrics with at least one value in ``block``, in :data:`METRICS` order."""
     return [m for m in METRICS if m in block.columns and block[m].notna().any()]
+
+
+def _has_differences(block: pd.DataFrame, reference: str | None) -> bool:
+    return reference is not None and "dpsnr" in block.columns and block["dpsnr"].notna().any()
+
+
+def _difference_note(block: pd.DataFrame, reference: str | None) -> str:
+    """What the ΔPSNR column is, when the block has it (Markdown; LaTeX after replacing)."""
+    if not _has_differences(block, reference):
+        return ""
+    return (f" ΔPSNR: mean over the images of each image's PSNR minus {reference}'s, with its "
+            "95% paired-bootstrap interval.")
+
+
+def columns(block: pd.DataFrame, reference: str | None, tex: bool = False,
+            ) -> list[tuple[str, list[Cell]]]:
+    """``(header, cells)`` of every column shown: the metrics with values, and after the
+    PSNR the difference to ``reference`` with its interval when the block has one."""
+    metrics = shown_metrics(block)
+    arrows = ({True: r"$\uparrow$", False: r"$\downarrow$", None: ""} if tex
+              else {True: "↑", False: "↓", None: ""})
+    text = tex_escape if tex else _md_escape
+    shown = [(f"{text(METRICS[m].label)} {arrows[METRICS[m].higher_is_better]}".strip(),
+              column_cells(block, m)) for m in metrics]
+    if _has_differences(block, reference):
+        delta, ci = (r"$\Delta$PSNR", r"[95\% CI]") if tex else ("ΔPSNR", "[95% CI]")
+        shown.insert(int("psnr" in metrics),
+                     (f"{delta} vs {text(reference)} {ci}", interval_cells(block)))
+    return shown
 
 
 def labels(block: pd.DataFrame) -> list[str]:
@@ -246,28 +213,31 @@ def _md_cell(cell: Cell) -> str:
     if cell.mean is None:
         return "–"
     text = cell.mean if cell.std is None else f"{cell.mean} ± {cell.std}"
+    text += f" [{', '.join(cell.interval)}]" if cell.interval else ""
     return f"**{text}**" if cell.bold else text
 
 
-def comparison_markdown(block: pd.DataFrame, note: str | None = None) -> str:
+def comparison_markdown(block: pd.DataFrame, note: str | None = None,
+                        reference: str | None = None) -> str:
     """A Markdown comparison table of one dataset x scale x degradation block; ``note``
-    (e.g. that the test set also served for model selection) is printed above it."""
+    (e.g. that the test set also served for model selection) is printed above it; with
+    ``reference``, the ΔPSNR column (:func:`sruq.bootstrap.with_differences`) after PSNR."""
     dataset, scale, degradation = combinations(block)[0]
-    metrics = shown_metrics(block)
-    columns = {m: _column_cells(block, m) for m in metrics}
-    header = ["Method"] + [f"{METRICS[m].label} {METRICS[m].arrow}" for m in metrics]
+    shown = columns(block, reference)
+    header = ["Method"] + [name for name, _ in shown]
     lines = [
         f"### {_md_escape(_title(dataset, scale, degradation))}",
         "",
-        f"{_images_note(block)}; best in bold; ↑ higher is better, ↓ lower is better.",
+        f"{_images_note(block)}; best in bold; ↑ higher is better, ↓ lower is better."
+        + _md_escape(_difference_note(block, reference)),
         *(["", f"Note: {_md_escape(note)}."] if note else []),
         *_shift_note(block),
         "",
         "| " + " | ".join(header) + " |",
-        "|:---|" + "---:|" * len(metrics),
+        "|:---|" + "---:|" * len(shown),
     ]
     for i, label in enumerate(labels(block)):
-        cells = [_md_cell(columns[m][i]) for m in metrics]
+        cells = [_md_cell(column[i]) for _, column in shown]
         lines.append("| " + " | ".join([_md_escape(label), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -289,39 +259,38 @@ def _tex_cell(cell: Cell) -> str:
     if cell.mean is None:
         return "--"
     body = cell.mean if cell.std is None else f"{cell.mean} \\pm {cell.std}"
+    body += f"\\ [{', '.join(cell.interval)}]" if cell.interval else ""
     body = body.replace("inf", r"\infty")
     return f"$\\mathbf{{{body}}}$" if cell.bold else f"${body}$"
 
 
-def comparison_latex(block: pd.DataFrame, note: str | None = None) -> str:
+def comparison_latex(block: pd.DataFrame, note: str | None = None,
+                     reference: str | None = None) -> str:
     """A booktabs ``table`` of one block (needs ``\\usepackage{booktabs}``); ``note``
-    ends the caption."""
+    ends the caption; ``reference`` as for :func:`comparison_markdown`."""
     dataset, scale, degradation = combinations(block)[0]
-    metrics = shown_metrics(block)
-    columns = {m: _column_cells(block, m) for m in metrics}
-    arrows = {True: r"$\uparrow$", False: r"$\downarrow$"}
-    header = ["Method"] + [
-        f"{tex_escape(METRICS[m].label)} {arrows[METRICS[m].higher_is_better]}" for m in metrics
-    ]
+    shown = columns(block, reference, tex=True)
+    header = ["Method"] + [name for name, _ in shown]
     label = re.sub(r"[^A-Za-z0-9]+", "-", comparison_stem(dataset, scale, degradation)).strip("-")
     images = _images_note(block).replace("±", r"$\pm$")
     caption = (
         f"{tex_escape(dataset)} $\\times{scale}$, degradation {tex_escape(degradation)}: "
         f"{images}; best in bold."
-    ) + (f" Note: {tex_escape(note)}." if note else "")
+    ) + tex_escape(_difference_note(block, reference)).replace("Δ", r"$\Delta$") + (
+        f" Note: {tex_escape(note)}." if note else "")
     lines = [
         "% Generated by sruq.tables; needs \\usepackage{booktabs}.",
         "\\begin{table}[t]",
         "\\centering",
         f"\\caption{{{caption}}}",
         f"\\label{{tab:{label}}}",
-        f"\\begin{{tabular}}{{l{'c' * len(metrics)}}}",
+        f"\\begin{{tabular}}{{l{'c' * len(shown)}}}",
         "\\toprule",
         " & ".join(header) + r" \\",
         "\\midrule",
     ]
     for i, label in enumerate(labels(block)):
-        cells = [_tex_cell(columns[m][i]) for m in metrics]
+        cells = [_tex_cell(column[i]) for _, column in shown]
         lines.append(" & ".join([tex_escape(label), *cells]) + r" \\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
@@ -337,8 +306,8 @@ def overview_markdown(summary: pd.DataFrame) -> str:
         block = block.assign(
             method=labels(block),
             column=block["dataset"] + " x" + block["scale"].astype(str),
-            cell=block["psnr"].map(lambda v: _number(v, 2)) + " / "
-            + block["ssim"].map(lambda v: _number(v, 4)),
+            cell=block["psnr"].map(lambda v: number(v, 2)) + " / "
+            + block["ssim"].map(lambda v: number(v, 4)),
         )
         table = block.pivot(index="method", columns="column", values="cell")
         methods = list(dict.fromkeys(block["method"]))
@@ -370,21 +339,31 @@ def write_summary(metric_csvs: Sequence[Path], per_image_out: Path, csv_out: Pat
 
 
 def write_comparison(summary: pd.DataFrame, dataset: str, scale: int, degradation: str,
-                     out_dir: Path, note: str | None = None) -> list[Path]:
-    """Write ``<dataset>_x<scale>_<degradation>.{csv,md,tex}`` for one block."""
+                     out_dir: Path, note: str | None = None, per_image: pd.DataFrame | None = None,
+                     reference: str = DEFAULT_REFERENCE, samples: int = DEFAULT_SAMPLES,
+                     seed: int = 0) -> list[Path]:
+    """Write ``<dataset>_x<scale>_<degradation>.{csv,md,tex}`` for one block, with the
+    ΔPSNR to ``reference`` (``dpsnr``, ``dpsnr_low``, ``dpsnr_high``: the paired bootstrap
+    of :mod:`sruq.bootstrap`) when ``per_image`` is given."""
     block = comparison_block(summary, dataset, scale, degradation)
+    if per_image is not None:
+        images = comparison_block(per_image, dataset, scale, degradation)
+        block = with_differences(block, labels(block), images.assign(label=labels(images)),
+                                 reference, samples, seed, (dataset, str(scale), degradation))
     stem = Path(out_dir) / comparison_stem(dataset, scale, degradation)
     paths = [stem.with_name(stem.name + suffix) for suffix in COMPARISON_SUFFIXES]
     write_csv(block, paths[0])
-    write_text(paths[1], comparison_markdown(block, note))
-    write_text(paths[2], comparison_latex(block, note))
+    write_text(paths[1], comparison_markdown(block, note, reference))
+    write_text(paths[2], comparison_latex(block, note, reference))
     return paths
 
 
 def write_tables(metric_csvs: Sequence[Path], out_dir: Path,
-                 notes: Mapping[str, str] | None = None) -> list[Path]:
+                 notes: Mapping[str, str] | None = None, reference: str | None = None,
+                 samples: int = DEFAULT_SAMPLES, seed: int = 0) -> list[Path]:
     """All tables from per-image metric CSVs; returns the files written; ``notes`` by
-    dataset go above its comparison tables.
+    dataset go above its comparison tables; ΔPSNR to ``reference`` (default bicubic) with
+    ``samples`` bootstrap resamples drawn from ``seed``.
 
     That is ``table_files(out_dir, triples)`` for the (dataset, scale, degradation)
     triples found in the data: ``per_image.csv``, ``summary.csv``, ``summary.md`` and
@@ -394,7 +373,9 @@ def write_tables(metric_csvs: Sequence[Path], out_dir: Path,
     out_dir = Path(out_dir)
     paths = [out_dir / name for name in SUMMARY_FILES]
     summary = write_summary(metric_csvs, *paths)
-    paths += write_shift(read_metrics(paths[0]), out_dir)
+    per_image = read_metrics(paths[0])
+    paths += write_shift(per_image, out_dir)
     for triple in combinations(summary):
-        paths += write_comparison(summary, *triple, out_dir, (notes or {}).get(triple[0]))
+        paths += write_comparison(summary, *triple, out_dir, (notes or {}).get(triple[0]),
+                                  per_image, reference or DEFAULT_REFERENCE, samples, seed)
     return paths

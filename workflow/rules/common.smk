@@ -7,6 +7,7 @@ from snakemake.utils import min_version, validate
 
 from sruq import layout
 from sruq.config import (
+    check_bootstrap_reference,
     check_duplicate_keys,
     check_outside,
     check_references,
@@ -58,6 +59,7 @@ check_outside(OUTSIDE, TEST_SETS, config["scales"], config["degradations"])
 KIND_OF = method_kinds(config, has_dropout)
 METHODS = list(KIND_OF)
 UNCERTAIN_METHODS = methods_of_kind(KIND_OF, *UNCERTAIN_KINDS)
+check_bootstrap_reference(METRICS_CFG["bootstrap_reference"], METHODS)
 
 
 # a result name is a method, or method@T for one trained on T and tested on another preset

@@ -47,6 +47,7 @@ rule calibrate:
     params:
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
+        coverage=METRICS_CFG["coverage"],
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -100,6 +101,9 @@ rule tables:
         layout.LOGS["tables"],
     params:
         notes=ROLE_NOTES,
+        reference=METRICS_CFG["bootstrap_reference"],
+        samples=METRICS_CFG["bootstrap_samples"],
+        seed=config["seed"],
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

@@ -1,4 +1,5 @@
-"""Collect per-image metrics into the tidy table and the comparison tables."""
+"""Collect per-image metrics into the tidy table and the comparison tables (with the
+paired-bootstrap PSNR differences to the reference method)."""
 
 from pathlib import Path
 
@@ -6,5 +7,6 @@ from sruq.stages.evaluate import tables
 from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
-    tables([Path(p) for p in snakemake.input], Path(snakemake.output[0]).parent,
-           snakemake.params.notes)
+    p = snakemake.params
+    tables([Path(f) for f in snakemake.input], Path(snakemake.output[0]).parent, p.notes,
+           reference=p.reference, samples=p.samples, seed=p.seed)

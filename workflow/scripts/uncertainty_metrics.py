@@ -1,4 +1,5 @@
-"""Per-image uncertainty quality (correlations, AUSE, UCE before/after sigma scaling, NLL)."""
+"""Per-image uncertainty quality (correlations, AUSE, UCE before/after sigma scaling, NLL,
+the BayesCap protocol's UCE and C.Coeff, coverage and width of the conformal intervals)."""
 
 from pathlib import Path
 

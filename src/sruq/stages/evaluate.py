@@ -1,5 +1,6 @@
 """Evaluate stage (``workflow/rules/evaluate.smk``): PSNR/SSIM per image, the sigma-scaling
-factor of each uncertainty source, the uncertainty metrics and the tables.
+and split-conformal factors of each uncertainty source, the uncertainty metrics and the
+tables.
 
 Numpy, scipy and pandas only (no torch): the LPIPS column is its own step
 (:mod:`sruq.stages.lpips`, with its own env).
@@ -10,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from sruq.bootstrap import DEFAULT_SAMPLES
 from sruq.evaluate import evaluate_folder
 from sruq.io import write_csv, write_json
 from sruq.layout import UNTRAINED
 from sruq.metrics import border
 from sruq.tables import write_tables
-from sruq.uncertainty.files import read_sigma_scale, read_uncertainty_folder
-from sruq.uncertainty.quality import fit_sigma_scale, uncertainty_metrics
+from sruq.uncertainty.files import read_conformal_q, read_sigma_scale, read_uncertainty_folder
+from sruq.uncertainty.quality import conformal_quantile, fit_sigma_scale, uncertainty_metrics
 
 
 def _with_trained_on(frame: pd.DataFrame, trained_on: str) -> pd.DataFrame:
@@ -37,36 +40,50 @@ def metrics(sr_dir: Path, hr_dir: Path, scale: int, out: Path, *, dataset: str,
     write_csv(_with_trained_on(rows, trained_on), out)
 
 
-def calibrate_sigma(unc_dirs: Sequence[Path], scale: int, channel: str = "y",
-                    crop: int | None = None) -> float:
-    """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``), on
-    the channel and border crop of the metrics (``crop`` default: ``scale``)."""
+def _validation_planes(unc_dirs: Sequence[Path], scale: int, channel: str, crop: int | None,
+                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``(errors, stds)`` of every validation image, on the metrics' channel and crop."""
     errors, stds = [], []
     for folder in unc_dirs:
         for _, error, std in read_uncertainty_folder(folder, border(crop, scale), channel):
             errors.append(error)
             stds.append(std)
-    if not errors:
-        return 1.0
-    return fit_sigma_scale(errors, stds)
+    return errors, stds
+
+
+def calibrate_sigma(unc_dirs: Sequence[Path], scale: int, channel: str = "y",
+                    crop: int | None = None) -> float:
+    """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``), on
+    the channel and border crop of the metrics (``crop`` default: ``scale``)."""
+    errors, stds = _validation_planes(unc_dirs, scale, channel, crop)
+    return fit_sigma_scale(errors, stds) if errors else 1.0
 
 
 def calibrate(unc_dirs: Sequence[Path], scale: int, out: Path, channel: str = "y",
-              crop: int | None = None) -> None:
-    """Write the sigma-scaling factor fitted on the validation folders (JSON)."""
-    factor = calibrate_sigma(unc_dirs, scale, channel, crop)
-    write_json(out, {"sigma_scale": factor, "fitted_on": [str(p) for p in unc_dirs]})
+              crop: int | None = None, coverage: float = 0.9) -> None:
+    """Write what is fitted on the validation folders (JSON): the sigma-scaling factor and
+    the split-conformal factor ``conformal_q`` of intervals with the target ``coverage``
+    (``metrics.coverage``; null without validation images), pooling their pixels."""
+    errors, stds = _validation_planes(unc_dirs, scale, channel, crop)
+    write_json(out, {
+        "sigma_scale": fit_sigma_scale(errors, stds) if errors else 1.0,
+        "conformal_q": conformal_quantile(errors, stds, coverage) if errors else None,
+        "coverage": coverage,
+        "fitted_on": [str(p) for p in unc_dirs],
+    })
 
 
 def uncertainty_table(
     unc_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
-    scale_factor: float | None = None, channel: str = "y", crop: int | None = None,
+    scale_factor: float | None = None, conformal_q: float | None = None, channel: str = "y",
+    crop: int | None = None,
 ) -> pd.DataFrame:
     """Per-image uncertainty metrics of one method's outputs (a DataFrame), on the channel
     and border crop of the PSNR (``crop`` default: ``scale``)."""
     rows = []
     for name, error, std in read_uncertainty_folder(unc_dir, border(crop, scale), channel):
-        values = uncertainty_metrics(std, error, sigma_scale=scale_factor)
+        values = uncertainty_metrics(std, error, sigma_scale=scale_factor,
+                                     conformal_q=conformal_q)
         rows.append({"dataset": dataset, "degradation": degradation, "scale": scale,
                      "method": method, "image": name, **values})
     return pd.DataFrame(rows)
@@ -75,17 +92,22 @@ def uncertainty_table(
 def uncertainty(unc_dir: Path, scale: int, out: Path, *, calibration: Path, dataset: str,
                 degradation: str, method: str, trained_on: str = UNTRAINED,
                 channel: str = "y", crop: int | None = None) -> None:
-    """Write the per-image uncertainty metrics of one method (CSV), sigma scaling from the
-    ``calibration`` file."""
+    """Write the per-image uncertainty metrics of one method (CSV), sigma scaling and the
+    conformal factor from the ``calibration`` file."""
     table = uncertainty_table(unc_dir, scale, dataset=dataset, degradation=degradation,
                               method=method, scale_factor=read_sigma_scale(calibration),
-                              channel=channel, crop=crop)
+                              conformal_q=read_conformal_q(calibration), channel=channel,
+                              crop=crop)
     write_csv(_with_trained_on(table, trained_on), out)
 
 
 def tables(metric_csvs: Sequence[Path], out_dir: Path,
-           notes: Mapping[str, str] | None = None) -> list[Path]:
+           notes: Mapping[str, str] | None = None, *, reference: str | None = None,
+           samples: int = DEFAULT_SAMPLES, seed: int = 0) -> list[Path]:
     """Every table (per-image, summary, comparison per dataset x scale x degradation, and
     the shift table when some results come from another training degradation); ``notes``
-    by dataset (e.g. a test set that also served for validation) go above its tables."""
-    return write_tables(metric_csvs, out_dir, notes)
+    by dataset (e.g. a test set that also served for validation) go above its tables.
+    The comparison tables give each method's PSNR difference to ``reference``
+    (``metrics.bootstrap_reference``, default bicubic) with a paired-bootstrap 95% interval
+    from ``samples`` resamples drawn from ``seed``."""
+    return write_tables(metric_csvs, out_dir, notes, reference, samples, seed)

@@ -4,6 +4,7 @@ pandas, no torch)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from sruq.io import list_images, save_figure
 from sruq.metrics import border
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
 from sruq.uncertainty.plots import plot_reliability, plot_shift, plot_sparsification
-from sruq.uncertainty.quality import reliability_diagram_data, sparsification_curves
+from sruq.uncertainty.quality import (
+    ReliabilityData,
+    SparsificationCurves,
+    ause,
+    image_mean,
+    reliability_diagram_data,
+    sparsification_curves,
+    uce,
+)
 from sruq.uncertainty.settings import MCSettings
 
 
@@ -49,6 +58,26 @@ def result_figures(
     return written
 
 
+def quality_curves(unc_dir: Path, scale: int, sigma_scale: float | None = None,
+                   channel: str = "y", crop: int | None = None,
+                   ) -> tuple[SparsificationCurves, ReliabilityData, dict[str, float]]:
+    """The data of the sparsification and reliability figures of one uncertainty folder:
+    the curves and the variance bins of the pooled pixels of all its images (on the
+    metrics' channel and crop; bins after sigma scaling), and the legend numbers ``ause``,
+    ``uce`` and ``uce_scaled`` (with ``sigma_scale``): the means over images of the
+    per-image metrics, as the tables give them."""
+    planes = read_uncertainty_folder(unc_dir, border(crop, scale), channel)
+    pairs = [(std, error) for _, error, std in planes]
+    std_all = np.concatenate([std.ravel() for std, _ in pairs])
+    error_all = np.concatenate([error.ravel() for _, error in pairs])
+    legend = {"ause": image_mean(ause, pairs), "uce": image_mean(uce, pairs)}
+    if sigma_scale is not None:
+        legend["uce_scaled"] = image_mean(partial(uce, sigma_scale=sigma_scale), pairs)
+    return (sparsification_curves(std_all, error_all),
+            reliability_diagram_data(std_all, error_all, sigma_scale=sigma_scale or 1.0),
+            legend)
+
+
 def uncertainty_figures(
     hr_dir: Path, unc_dirs: Mapping[str, Path], out_dir: Path, *, dataset: str, scale: int,
     degradation: str, mc: Mapping[str, Any], calibrations: Mapping[str, Path] | None = None,
@@ -60,7 +89,8 @@ def uncertainty_figures(
     The heatmaps show each source's std times the factor in its ``calibrations`` file
     (unless ``mc.sigma_scaled`` is false) on the run's one colour scale (``mc``), beside
     its |error| on the same scale; the curves pool every pixel of every test image (on the
-    metrics' channel and border crop)."""
+    metrics' channel and border crop), and the legends give the tables' AUSE and UCE
+    (scaled): the means over images of the per-image values (:func:`quality_curves`)."""
     out_dir = Path(out_dir)
     hr_path = _figure_image(hr_dir, dataset, image)
     factors = {m: read_sigma_scale(path) for m, path in (calibrations or {}).items()}
@@ -72,16 +102,18 @@ def uncertainty_figures(
                        title=f"{hr_path.stem}: {dataset} x{scale}, {degradation}"),
         out_dir / "heatmaps",
     )
-    curves, reliability = {}, {}
+    curves, reliability, legend = {}, {}, {}
     for model, folder in unc_dirs.items():
-        planes = read_uncertainty_folder(folder, border(crop, scale), channel)
-        std_all = np.concatenate([std.ravel() for _, _, std in planes])
-        error_all = np.concatenate([error.ravel() for _, error, _ in planes])
-        curves[model] = sparsification_curves(std_all, error_all)
-        reliability[model] = reliability_diagram_data(std_all, error_all,
-                                                      sigma_scale=factors.get(model, 1.0))
-    written += plot_sparsification(curves, out_dir / "sparsification")
-    written += plot_reliability(reliability, out_dir / "reliability")
+        curves[model], reliability[model], legend[model] = quality_curves(
+            folder, scale, factors.get(model), channel, crop)
+        print(f"{model}: " + ", ".join(f"{k} {v:.6f}" for k, v in legend[model].items())
+              + " (legend numbers: means over the test images of per-image values)")
+    written += plot_sparsification(curves, {m: v["ause"] for m, v in legend.items()},
+                                   out_dir / "sparsification")
+    scaled = all("uce_scaled" in v for v in legend.values())
+    key, label = ("uce_scaled", "UCE (scaled)") if scaled else ("uce", "UCE")
+    written += plot_reliability(reliability, {m: v[key] for m, v in legend.items()},
+                                out_dir / "reliability", label)
     return written
 
 

@@ -5,7 +5,9 @@ An uncertainty folder ``<method>/`` holds one folder per image with the files of
 ``mc_mean.png`` (what the method reports), ``std.npy`` (float32 ``(H, W, C)``, C = 1 for
 a Y-channel model), ``error.npy`` (float32 ``mc_mean - HR``, signed, before 8-bit
 rounding) and the pictures.
-A calibration file (JSON) holds the sigma-scaling factor fitted on validation images.
+A calibration file (JSON) holds what is fitted on the validation images: the
+sigma-scaling factor ``sigma_scale`` and the split-conformal factor ``conformal_q`` for
+the target ``coverage`` (``null`` without validation images).
 Numpy only: the metric and report steps read these files without torch.
 """
 
@@ -54,3 +56,12 @@ def read_sigma_scale(path: Path | str | None) -> float:
     if path is None:
         return 1.0
     return float(json.loads(Path(path).read_text(encoding="utf-8"))["sigma_scale"])
+
+
+def read_conformal_q(path: Path | str | None) -> float | None:
+    """The split-conformal factor in a calibration file (``None`` without one or when it
+    was fitted on no validation images)."""
+    if path is None:
+        return None
+    q = json.loads(Path(path).read_text(encoding="utf-8")).get("conformal_q")
+    return None if q is None else float(q)

@@ -1,4 +1,8 @@
-"""Figures of uncertainty quality: sparsification curves and reliability diagrams."""
+"""Figures of uncertainty quality: sparsification curves and reliability diagrams.
+
+The curves and bins are drawn from the pooled pixels of all test images; the numbers in
+the legends are the tables' (the mean over images of each image's value), passed in by
+the caller (:func:`sruq.stages.report.quality_curves`)."""
 
 from __future__ import annotations
 
@@ -13,45 +17,62 @@ from sruq.io import save_figure
 from sruq.uncertainty.quality import ReliabilityData, SparsificationCurves
 
 
-def plot_sparsification(
-    curves_by_model: Mapping[str, SparsificationCurves], path: str | Path
-) -> list[Path]:
-    """Sparsification (solid) and oracle (dashed) curves per model; writes PNG and PDF."""
+def sparsification_figure(curves_by_model: Mapping[str, SparsificationCurves],
+                          ause_by_model: Mapping[str, float]) -> Figure:
+    """Sparsification (solid) and oracle (dashed) curves per model, drawn from the pooled
+    pixels of ``curves_by_model``; the legend gives ``ause_by_model`` (the tables' AUSE:
+    the mean over images of each image's AUSE)."""
     fig = Figure(figsize=(5.0, 3.6), layout="constrained")
     ax = fig.add_subplot()
     for i, (name, curves) in enumerate(curves_by_model.items()):
         colour = f"C{i % 10}"
-        ax.plot(
-            curves.fractions,
-            curves.uncertainty,
-            color=colour,
-            label=f"{name} (AUSE {curves.ause:.4f})",
-        )
+        ax.plot(curves.fractions, curves.uncertainty, color=colour,
+                label=f"{name} (AUSE {ause_by_model[name]:.4f})")
         ax.plot(
             curves.fractions, curves.oracle, color=colour, linestyle="--", label=f"{name} oracle"
         )
     ax.set_xlabel("fraction of pixels removed (most uncertain first)")
     ax.set_ylabel("RMSE of remaining pixels (intensity, [0, 1])")
     ax.set_xlim(0, 1)
-    ax.legend(fontsize="small")
-    return save_figure(fig, Path(path).with_suffix(""))
+    ax.legend(fontsize="small", title="curves: pooled pixels; AUSE: mean over images",
+              title_fontsize="small")
+    return fig
 
 
-def plot_reliability(data_by_model: Mapping[str, ReliabilityData], path: str | Path) -> list[Path]:
-    """Reliability diagram: RMSE against RMS predicted std per variance bin; PNG and PDF."""
+def plot_sparsification(curves_by_model: Mapping[str, SparsificationCurves],
+                        ause_by_model: Mapping[str, float], path: str | Path) -> list[Path]:
+    """:func:`sparsification_figure` as PNG and PDF."""
+    return save_figure(sparsification_figure(curves_by_model, ause_by_model),
+                       Path(path).with_suffix(""))
+
+
+def reliability_figure(data_by_model: Mapping[str, ReliabilityData],
+                       uce_by_model: Mapping[str, float], uce_label: str = "UCE") -> Figure:
+    """Reliability diagram: RMSE against RMS predicted std per variance bin of the pooled
+    pixels of ``data_by_model``; the legend gives ``uce_by_model`` (the tables' number, the
+    mean over images of each image's UCE) under the name ``uce_label``."""
     fig = Figure(figsize=(4.2, 4.0), layout="constrained")
     ax = fig.add_subplot()
     top = 0.0
     for name, data in data_by_model.items():
         filled = data.counts > 0
         x, y = np.sqrt(data.mean_var[filled]), np.sqrt(data.mse[filled])
-        ax.plot(x, y, marker="o", label=f"{name} (UCE {data.uce:.2e})")
+        ax.plot(x, y, marker="o", label=f"{name} ({uce_label} {uce_by_model[name]:.2e})")
         top = max(top, float(x.max(initial=0.0)), float(y.max(initial=0.0)))
     ax.plot([0, top], [0, top], color="grey", linestyle=":", label="perfect calibration")
     ax.set_xlabel("predicted std, RMS per bin (intensity, [0, 1])")
     ax.set_ylabel("RMSE per bin (intensity, [0, 1])")
-    ax.legend(fontsize="small")
-    return save_figure(fig, Path(path).with_suffix(""))
+    ax.legend(fontsize="small", title=f"bins: pooled pixels; {uce_label}: mean over images",
+              title_fontsize="small")
+    return fig
+
+
+def plot_reliability(data_by_model: Mapping[str, ReliabilityData],
+                     uce_by_model: Mapping[str, float], path: str | Path,
+                     uce_label: str = "UCE") -> list[Path]:
+    """:func:`reliability_figure` as PNG and PDF."""
+    return save_figure(reliability_figure(data_by_model, uce_by_model, uce_label),
+                       Path(path).with_suffix(""))
 
 
 def plot_shift(table: pd.DataFrame, path: str | Path,
