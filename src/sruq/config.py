@@ -88,6 +88,9 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
     train_sets = datasets_with_role(datasets, "train")
     for name, spec in config.get("models", {}).items():
         check_model(name, spec, models, train_sets, config.get("scales"))
+    for i, variant in enumerate(config.get("variants", [])):
+        if variant.endswith("+mcbn"):
+            check_mcbn_variant(f"variants.{i}", variant, config.get("models", {}), models)
     check_ensembles(config, known_methods | set(config.get("variants", [])), models)
     if not datasets_with_role(datasets, "test"):
         raise ConfigError("config key 'datasets': no dataset has role 'test', nothing to evaluate")
@@ -150,6 +153,22 @@ def check_model_kwargs(name: str, spec: Mapping[str, Any], models: Mapping[str, 
         key = next((k for k in kwargs if message.startswith(k)), None)
         where = f"models.{name}.kwargs" + (f".{key}" if key else "")
         raise ConfigError(f"config key '{where}': {message}") from None
+
+
+def check_mcbn_variant(key: str, variant: str, configured: Mapping[str, Any],
+                       models: Mapping[str, Any]) -> None:
+    """A ``+mcbn`` variant varies a trained model whose architecture has BatchNorm (the
+    class's ``batch_norm``, read without building)."""
+    base = variant.split("+")[0]
+    if base not in configured:
+        raise ConfigError(f"config key '{key}': {variant!r} needs a trained model with "
+                          f"BatchNorm, and {base!r} is not a model of this config")
+    arch = configured[base]["arch"]
+    if not getattr(models.get(arch), "batch_norm", False):
+        with_bn = sorted(n for n, cls in models.items() if getattr(cls, "batch_norm", False))
+        raise ConfigError(f"config key '{key}': MC-BatchNorm needs BatchNorm layers, and "
+                          f"{base!r} ({arch}) has none (architectures with BatchNorm: "
+                          f"{', '.join(with_bn)})")
 
 
 def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
