@@ -115,6 +115,37 @@ def test_ensembles_are_checked(config):
         check_references(bad, PRESETS, MODELS)
 
 
+def test_tta_and_mcbn_variants_are_checked(config):
+    good = copy.deepcopy(config)
+    good["variants"] = ["esrcnn+tta", "bicubic+tta", "srresbnn+mcbn"]
+    good["mc"] = {"tta_noise": 0.02, "mcbn_batch": 8}
+    validate(good, SCHEMA)
+    check_references(good, PRESETS, MODELS)
+    cases = [
+        (["edsr+mcbn"], r"'variants\.0': MC-BatchNorm needs BatchNorm layers, and 'edsr' "
+                        r"\(edsr-baseline\) has none \(architectures with BatchNorm: "
+                        r"hetero-srresnet, srgan, srresbnn, srresnet\)"),
+        (["esrcnn+tta", "bicubic+mcbn"], r"'variants\.1': 'bicubic\+mcbn' needs a trained "
+                                         r"model with BatchNorm"),
+    ]
+    for variants, message in cases:
+        bad = copy.deepcopy(config)
+        bad["variants"] = variants
+        validate(bad, SCHEMA)
+        with pytest.raises(ConfigError, match=message) as info:
+            check_references(bad, PRESETS, MODELS)
+        assert "\n" not in str(info.value)
+    for mc, key in (({"tta_noise": -0.1}, "mc.tta_noise"), ({"mcbn_batch": 0}, "mc.mcbn_batch")):
+        bad = copy.deepcopy(config)
+        bad["mc"] = mc
+        with pytest.raises(ConfigError, match=rf"'{key}'"):
+            validate(bad, SCHEMA)
+    bad = copy.deepcopy(config)
+    bad["variants"] = ["esrcnn+mcdropout"]
+    with pytest.raises(ConfigError, match=r"'variants\.0'"):
+        validate(bad, SCHEMA)
+
+
 def test_model_scales_must_be_scales_of_the_run(config):
     good = copy.deepcopy(config)
     good["scales"] = [2, 4]

@@ -13,9 +13,9 @@ from sruq.models import has_dropout
 CONFIG = {
     "baselines": ["nearest", "bicubic"],
     "models": {"mc": {"arch": "esrcnn", "kwargs": {"dropout": 0.1}},
-               "plain": {"arch": "espcn"}},
+               "plain": {"arch": "espcn"}, "bn": {"arch": "srresnet"}},
     "classical": {"methods": ["sparse-coding", "fd"]},
-    "variants": ["bicubic+edge-post", "mc+x8", "plain+edge-pre"],
+    "variants": ["bicubic+edge-post", "mc+x8", "plain+edge-pre", "plain+tta", "bn+mcbn"],
     "ensembles": {"both": ["mc", "plain"]},
 }
 
@@ -27,9 +27,10 @@ def _dropout_of(arch, kwargs):
 def test_every_method_has_its_kind_in_table_order():
     assert method_kinds(CONFIG, _dropout_of) == {
         "nearest": "baseline", "bicubic": "baseline",
-        "mc": "mc-dropout", "plain": "network",
+        "mc": "mc-dropout", "plain": "network", "bn": "network",
         "sparse-coding": "classical", "fd": "classical",
         "bicubic+edge-post": "variant", "mc+x8": "x8", "plain+edge-pre": "variant",
+        "plain+tta": "tta", "bn+mcbn": "mc-batchnorm",
         "both": "deep-ensemble",
     }
     assert set(UNCERTAIN_KINDS) <= set(KINDS)
@@ -39,7 +40,9 @@ def test_the_tiny_config_with_the_real_dropout_check():
     config = yaml.safe_load((REPO / "config" / "test-tiny.yaml").read_text())
     kinds = method_kinds(config, has_dropout)
     assert kinds["esrcnn"] == "mc-dropout" and kinds["espcn"] == "network"
-    assert methods_of_kind(kinds, *UNCERTAIN_KINDS) == ["esrcnn", "esrcnn+x8", "tiny-ensemble"]
+    assert kinds["esrcnn+tta"] == "tta"
+    assert methods_of_kind(kinds, *UNCERTAIN_KINDS) == [
+        "esrcnn", "esrcnn+x8", "esrcnn+tta", "tiny-ensemble"]
 
 
 def test_methods_of_kind_keeps_the_order_and_knows_the_kinds():

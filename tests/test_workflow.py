@@ -47,7 +47,7 @@ def test_bicubic_reproduces_published_set5_set14(mirror, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One real run of config/test-tiny.yaml: baselines, two trained networks (one with
-    MC dropout), sparse coding, FD, an edge and an x8 variant, a deep ensemble."""
+    MC dropout), sparse coding, FD, an edge, an x8 and a TTA variant, a deep ensemble."""
     workdir = tmp_path_factory.mktemp("tiny")
     run_workflow(workdir, load_config("test-tiny.yaml"))
     return workdir
@@ -63,7 +63,9 @@ def test_tiny_workflow_tables_list_every_method(tiny_run):
     assert set(frame["image"]) == {"chelsea", "camera"}
     assert {"degradation", "psnr", "ssim", "spearman", "ause", "uce", "uce_scaled"} <= set(
         frame.columns)
-    uncertain = frame[frame["method"].isin(["esrcnn", "esrcnn+x8", "tiny-ensemble"])]
+    uncertain = frame[frame["method"].isin(["esrcnn", "esrcnn+x8", "esrcnn+tta",
+                                            "tiny-ensemble"])]
+    assert len(uncertain) == 4 * 2
     assert uncertain["ause"].notna().all() and uncertain["uce_scaled"].notna().all()
     for column in ("uce_bayescap", "ccoeff_bayescap", "coverage", "interval_width"):
         assert uncertain[column].notna().all(), column
@@ -103,6 +105,10 @@ def test_tiny_workflow_writes_models_heatmaps_and_figures(tiny_run):
     ensemble = results / "uncertainty" / "tiny-test" / "bicubic" / "x2" / "tiny-ensemble"
     spread = np.load(ensemble / "chelsea" / "std.npy")  # two different networks disagree
     assert spread.shape == std.shape and spread.mean() > 1e-3
+    noisy = results / "uncertainty" / "tiny-test" / "bicubic" / "x2" / "esrcnn+tta"
+    spread = np.load(noisy / "chelsea" / "std.npy")  # input-noise TTA
+    assert spread.shape == std.shape and spread.max() > 0
+    assert (results / "calibration" / "bicubic" / "x2" / "esrcnn+tta.json").is_file()
     figures = results / "figures" / "tiny-test_x2_bicubic"
     for name in ("metrics", "comparison", "heatmaps", "sparsification", "reliability"):
         assert (figures / f"{name}.png").stat().st_size > 10_000, name
@@ -289,6 +295,31 @@ def test_a_model_runs_only_at_its_own_scales(tmp_path):
     # x4 has no uncertainty source left: no uncertainty figures there
     assert "tiny-test_x4_bicubic/heatmaps.png" not in planned
     assert "tiny-test_x4_bicubic/comparison.png" in planned
+
+
+def test_mcbn_variant_samples_the_training_patches_of_its_model(tmp_path):
+    """MC-BatchNorm's wiring (its numerics: tests/test_sources.py) on a dry run of the tiny
+    config with a small SRResNet and its +mcbn variant."""
+    config = load_config("test-tiny.yaml")
+    config["models"]["srresnet"] = {**config["models"]["espcn"], "arch": "srresnet",
+                                    "kwargs": {"n_blocks": 1, "channels": 8}}
+    config["variants"].append("srresnet+mcbn")
+    config["mc"]["mcbn_batch"] = 4
+    planned = run_workflow(tmp_path, config, "--dry-run", "--printshellcmds").stdout
+    blocks = [b for b in planned.split("\n\n") if "rule test_time_sampling:" in b]
+    assert len(blocks) == 4  # esrcnn+tta and srresnet+mcbn on the valid and the test set
+    mcbn = next(b for b in blocks if "output: results/sr/tiny-test/bicubic/x2/srresnet+mcbn" in b)
+    inputs = next(line for line in mcbn.splitlines() if line.strip().startswith("input:"))
+    assert "results/patches/tiny-train/bicubic/x2/srresnet" in inputs
+    assert "results/models/tiny-train/bicubic/x2/srresnet/weights.pt" in inputs
+    assert "results/calibration/bicubic/x2/srresnet+mcbn.json" in inputs
+    tta = next(b for b in blocks if "output: results/sr/tiny-test/bicubic/x2/esrcnn+tta" in b)
+    assert "results/patches" not in tta
+    config["variants"].append("espcn+mcbn")  # ESPCN has no BatchNorm
+    result = run_workflow(tmp_path / "bad", config, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "config key 'variants.4': MC-BatchNorm needs BatchNorm layers" in (
+        result.stderr + result.stdout)
 
 
 def _inputs_of_test_inference(dry_run: str) -> str:

@@ -89,6 +89,9 @@ def check_references(config: Mapping[str, Any], presets: Mapping[str, Any],
     train_sets = datasets_with_role(datasets, "train")
     for name, spec in config.get("models", {}).items():
         check_model(name, spec, models, train_sets, config.get("scales"))
+    for i, variant in enumerate(config.get("variants", [])):
+        if variant.endswith("+mcbn"):
+            check_mcbn_variant(f"variants.{i}", variant, config.get("models", {}), models)
     check_ensembles(config, known_methods | set(config.get("variants", [])), models)
     if not datasets_with_role(datasets, "test"):
         raise ConfigError("config key 'datasets': no dataset has role 'test', nothing to evaluate")
@@ -161,6 +164,22 @@ def check_bootstrap_reference(reference: str | None, methods: Iterable[str]) -> 
         raise ConfigError(
             f"config key 'metrics.bootstrap_reference': {reference!r} is not a method of this "
             f"run (methods: {', '.join(methods)})")
+
+
+def check_mcbn_variant(key: str, variant: str, configured: Mapping[str, Any],
+                       models: Mapping[str, Any]) -> None:
+    """A ``+mcbn`` variant varies a trained model whose architecture has BatchNorm (the
+    class's ``batch_norm``, read without building)."""
+    base = variant.split("+")[0]
+    if base not in configured:
+        raise ConfigError(f"config key '{key}': {variant!r} needs a trained model with "
+                          f"BatchNorm, and {base!r} is not a model of this config")
+    arch = configured[base]["arch"]
+    if not getattr(models.get(arch), "batch_norm", False):
+        with_bn = sorted(n for n, cls in models.items() if getattr(cls, "batch_norm", False))
+        raise ConfigError(f"config key '{key}': MC-BatchNorm needs BatchNorm layers, and "
+                          f"{base!r} ({arch}) has none (architectures with BatchNorm: "
+                          f"{', '.join(with_bn)})")
 
 
 def check_ensembles(config: Mapping[str, Any], other_methods: set[str],

@@ -63,6 +63,8 @@ LOGS: dict[str, str] = {
     "sparse_dictionary": "results/logs/sparse_dictionary/{dataset}/x{scale}.log",
     "upscale": "results/logs/upscale/{dataset}/{degradation}/x{scale}/{method}.log",
     "self_ensemble": "results/logs/self_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
+    "test_time_sampling":
+        "results/logs/test_time_sampling/{dataset}/{degradation}/x{scale}/{method}.log",
     "infer_model": "results/logs/infer/{dataset}/{degradation}/x{scale}/{method}.log",
     "deep_ensemble": "results/logs/deep_ensemble/{dataset}/{degradation}/x{scale}/{method}.log",
     "outside": "results/logs/outside/{dataset}/{degradation}/x{scale}/{method}.log",

@@ -2,12 +2,13 @@
 
 Names: an interpolation baseline (``bicubic``...), a trained model of the config
 (``esrcnn``...), a classical method (``sparse-coding``, ``fd``), any of these with a
-variant suffix: ``+edge-pre`` / ``+edge-post`` (sharpening around the method) or ``+x8``
-(geometric self-ensemble, whose spread is an uncertainty source), a deep ensemble of
-trained models, or an outside method (SR images made elsewhere, config key ``outside``).
-:func:`method_kinds` gives the kind (:data:`KINDS`) of every method of a config: the
-workflow runs each kind with its own rule, and :data:`UNCERTAIN_KINDS` also write
-uncertainty outputs.
+variant suffix: ``+edge-pre`` / ``+edge-post`` (sharpening around the method), ``+x8``
+(geometric self-ensemble), ``+tta`` (passes with Gaussian noise on the LR input) or ``+mcbn``
+(MC-BatchNorm of a model with BatchNorm), whose spreads are uncertainty sources, a deep
+ensemble of trained models, or an outside method (SR images made elsewhere, config key
+``outside``).  :func:`method_kinds` gives the kind (:data:`KINDS`) of every
+method of a config: the workflow runs each kind with its own rule, and
+:data:`UNCERTAIN_KINDS` also write uncertainty outputs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from typing import Any
 from sruq.errors import ConfigError
 from sruq.models.base import SRModel
 
-VARIANTS = ("edge-pre", "edge-post", "x8")
+VARIANT_KINDS: dict[str, str] = {"edge-pre": "variant", "edge-post": "variant", "x8": "x8",
+                                 "tta": "tta", "mcbn": "mc-batchnorm"}
+"""Every variant suffix and the kind of its methods."""
+VARIANTS = tuple(VARIANT_KINDS)
+SPREAD_VARIANTS = ("x8", "tta", "mcbn")
+"""The variants whose spread is an uncertainty source."""
 
 KINDS: dict[str, str] = {
     "baseline": "an interpolation baseline (config key baselines), run once",
@@ -30,10 +36,14 @@ KINDS: dict[str, str] = {
     "x8": "a +x8 geometric self-ensemble (variants): the 8 transforms' spread",
     "deep-ensemble": "a deep ensemble of trained models (ensembles): the members' spread",
     "outside": "SR images made elsewhere (outside), checked and taken in; no uncertainty",
+    "tta": "a +tta variant (variants): the spread of mc.samples passes with Gaussian noise "
+           "(std mc.tta_noise) on the LR input",
+    "mc-batchnorm": "a +mcbn variant of a model with BatchNorm (variants): the spread of "
+                    "mc.samples passes with the BatchNorm statistics of random training batches",
 }
 """Every kind of method and what it is."""
 
-UNCERTAIN_KINDS = ("mc-dropout", "x8", "deep-ensemble")
+UNCERTAIN_KINDS = ("mc-dropout", "x8", "deep-ensemble", "tta", "mc-batchnorm")
 """The kinds that are uncertainty sources: they also write per-pixel spreads."""
 
 HasDropout = Callable[[str, Mapping[str, Any] | None], bool]
@@ -59,7 +69,7 @@ def _named_methods(config: Mapping[str, Any],
     for i, name in enumerate(config.get("classical", {}).get("methods", [])):
         yield f"classical.methods.{i}", name, "classical"
     for i, name in enumerate(config.get("variants", [])):
-        yield f"variants.{i}", name, "x8" if split_method(name)[1] == "x8" else "variant"
+        yield f"variants.{i}", name, VARIANT_KINDS.get(split_method(name)[1] or "", "variant")
     for name in config.get("ensembles", {}):
         yield f"ensembles.{name}", name, "deep-ensemble"
     for name in config.get("outside", {}):
@@ -95,7 +105,8 @@ def build_method(
     name: str, scale: int, *, preset: Mapping[str, Any], classical: Mapping[str, Any],
     weights: Path | None = None, dictionary: Path | None = None, device: str = "cpu",
 ) -> SRModel:
-    """The SR model behind a method name (an ``+x8`` variant returns its base model)."""
+    """The SR model behind a method name (a variant with a spread, ``+x8``, ``+tta`` or
+    ``+mcbn``, returns its base model)."""
     from sruq.checkpoint import load_trained
     from sruq.classical import EdgeEnhanced, SparseCodingSR, WienerSR
     from sruq.degrade import blur_kernel_of

@@ -134,6 +134,41 @@ def ensemble_image(models: Sequence[SRModel], lr: np.ndarray,
     return on_channels(predict, members[0].in_channels, lr, device)
 
 
+def _sampled_image(sample: Callable[[torch.Tensor], MCResult], expected: int, lr: np.ndarray,
+                   device: torch.device) -> tuple[MCResult, Box]:
+    """A whole-image source (``sample``: LR batch -> :class:`MCResult`) on a uint8 image."""
+
+    def predict(x: torch.Tensor) -> tuple[MCResult, Box]:
+        return sample(x.unsqueeze(0)).map(lambda t: t[0]), (0, 0, x.shape[-2], x.shape[-1])
+
+    return on_channels(predict, expected, lr, device)
+
+
+def tta_image(model: SRModel, lr: np.ndarray, settings: MCSettings, seed: int = 0,
+              device: torch.device | None = None) -> tuple[MCResult, Box]:
+    """Input-noise TTA of a uint8 image (:class:`~sruq.uncertainty.sources.InputNoiseSource`):
+    ``settings.samples`` passes with Gaussian noise of std ``settings.tta_noise`` on the
+    model's input, on the whole image."""
+    from sruq.uncertainty.sources import InputNoiseSource
+
+    device = device or torch.device("cpu")
+    source = InputNoiseSource(model.to(device), settings.samples, settings.tta_noise, seed=seed)
+    return _sampled_image(source.sample, model.in_channels, lr, device)
+
+
+def mcbn_image(model: SRModel, patches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+               lr: np.ndarray, settings: MCSettings, batch: int, seed: int = 0,
+               device: torch.device | None = None) -> tuple[MCResult, Box]:
+    """MC-BatchNorm of a uint8 image (:class:`~sruq.uncertainty.sources.MCBatchNormSource`):
+    ``settings.samples`` passes, each with the BatchNorm statistics of ``batch`` random
+    training ``patches``, on the whole image."""
+    from sruq.uncertainty.sources import MCBatchNormSource
+
+    device = device or torch.device("cpu")
+    source = MCBatchNormSource(model.to(device), patches, settings.samples, batch, seed=seed)
+    return _sampled_image(source.sample, model.in_channels, lr, device)
+
+
 def prediction(result: MCResult) -> torch.Tensor:
     """The SR image a method reports: the MC mean with dropout, else the one pass."""
     return result.mean if result.samples > 1 else result.one_pass

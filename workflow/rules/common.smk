@@ -20,9 +20,16 @@ from sruq.schema import validate as validate_config
 from sruq.degrade import PRESETS
 from sruq.images import folder_entries
 from sruq.layout import UNTRAINED, fill, result_name, split_result
-from sruq.methods import UNCERTAIN_KINDS, method_kinds, methods_of_kind, split_method
+from sruq.methods import (
+    SPREAD_VARIANTS,
+    UNCERTAIN_KINDS,
+    method_kinds,
+    methods_of_kind,
+    split_method,
+)
 from sruq.models import MODELS, has_dropout
 from sruq.tables import PER_IMAGE, table_files
+from sruq.train import TrainConfig
 
 min_version("8.0")
 
@@ -55,7 +62,8 @@ METRICS_CFG = config["metrics"]
 OUTSIDE = config["outside"]
 check_outside(OUTSIDE, TEST_SETS, config["scales"], config["degradations"])
 # every method of the config by its kind (sruq.methods.KINDS), in table order; each of
-# the rules upscale, infer_model, self_ensemble, deep_ensemble and outside run their kinds
+# the rules upscale, infer_model, self_ensemble, test_time_sampling, deep_ensemble and
+# outside run their kinds
 KIND_OF = method_kinds(config, has_dropout)
 METHODS = list(KIND_OF)
 UNCERTAIN_METHODS = methods_of_kind(KIND_OF, *UNCERTAIN_KINDS)
@@ -217,7 +225,8 @@ def ensemble_weights(wildcards):
 
 def method_inputs(wildcards):
     """What a method needs besides the LR images: weights of a trained base model, the
-    sparse-coding dictionary, and the HR images for the spread of an x8 variant."""
+    sparse-coding dictionary, the HR images for a variant with a spread (x8, tta, mcbn)
+    and the training patches of an mcbn variant's model."""
     base, variant = split_method(base_method(wildcards))
     w = wildcards
     inputs = {}
@@ -225,9 +234,20 @@ def method_inputs(wildcards):
         inputs["weights"] = model_file(layout.WEIGHTS, base, training_degradation(w), w.scale)
     if base == "sparse-coding":
         inputs["dictionary"] = fill(layout.DICTIONARY, dataset=train_set_of(base), scale=w.scale)
-    if variant == "x8":
+    if variant in SPREAD_VARIANTS:
         inputs["hr"] = fill(layout.HR, dataset=w.dataset)
+    if variant == "mcbn":
+        inputs["patches"] = model_file(layout.PATCHES, base, training_degradation(w), w.scale)
     return inputs
+
+
+def train_batch(wildcards):
+    """The ``train.batch_size`` of the trained model behind a result (``None`` for a method
+    that is not trained): the default of ``mc.mcbn_batch``."""
+    base = split_method(base_method(wildcards))[0]
+    if base not in MODELS_CFG:
+        return None
+    return TrainConfig.from_dict(MODELS_CFG[base].get("train"), base).batch_size
 
 
 def calibration_file(degradation, scale, method):

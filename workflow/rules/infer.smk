@@ -49,6 +49,36 @@ rule self_ensemble:
         "../scripts/upscale.py"
 
 
+# +tta and +mcbn variants: mc.samples passes of the trained (or any, for +tta) base method,
+# each with input noise or the BatchNorm statistics of a random batch of training patches
+rule test_time_sampling:
+    input:
+        unpack(method_inputs),
+        unpack(heatmap_calibration),
+        lr=rules.degrade.output.lr,
+    output:
+        sr=directory(layout.SR),
+        uncertainty=directory(layout.UNCERTAINTY),
+    log:
+        layout.LOGS["test_time_sampling"],
+    wildcard_constraints:
+        method=method_pattern("tta", "mc-batchnorm"),
+    params:
+        method=base_method,
+        preset=lambda w: ALL_PRESETS[w.degradation],
+        classical=config["classical"],
+        device=config["device"],
+        mc=config["mc"],
+        seed=config["seed"],
+        train_batch=train_batch,
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/infer.yaml"
+    script:
+        "../scripts/upscale.py"
+
+
 rule infer_model:
     input:
         unpack(heatmap_calibration),

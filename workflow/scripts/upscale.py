@@ -1,4 +1,5 @@
-"""Upscale LR images with an interpolation baseline, a classical method or a variant."""
+"""Upscale LR images with an interpolation baseline, a classical method or a variant (a
++x8, +tta or +mcbn variant also writes its uncertainty folder)."""
 
 from pathlib import Path
 
@@ -21,4 +22,7 @@ with log_to(snakemake.log[0]):
         hr_dir=Path(inputs.hr) if "hr" in inputs.keys() else None,
         mc=snakemake.params.get("mc"),
         calibration=inputs.get("calibration"),
+        seed=snakemake.params.get("seed", 0),
+        patches=Path(inputs.patches) if "patches" in inputs.keys() else None,
+        train_batch=snakemake.params.get("train_batch"),
     )

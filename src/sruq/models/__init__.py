@@ -22,10 +22,10 @@ from sruq.models import (  # noqa: F401  (importing registers the models)
 )
 from sruq.models.base import SRModel
 from sruq.models.discriminator import ADVERSARIAL_MODELS, Discriminator
-from sruq.models.registry import MODELS, build_model, has_dropout, register
+from sruq.models.registry import MODELS, build_model, has_batch_norm, has_dropout, register
 
 __all__ = ["ADVERSARIAL_MODELS", "MODELS", "Discriminator", "SRModel", "build_model",
-           "has_dropout", "register"]
+           "has_batch_norm", "has_dropout", "register"]
 
 # The classical methods (sparse coding, frequency-domain deconvolution) register too;
 # imported last because they build on the registry above.

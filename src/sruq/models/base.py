@@ -28,6 +28,8 @@ MC_DROPOUT = (nn.Dropout, *FEATURE_DROPOUT)
 """The dropout kinds MC inference samples masks for."""
 DROPOUT_KINDS = (*MC_DROPOUT, nn.AlphaDropout, nn.FeatureAlphaDropout)
 """Every dropout module kind (MC inference refuses the ones outside :data:`MC_DROPOUT`)."""
+BATCH_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+"""The BatchNorm kinds MC-BatchNorm sets to the statistics of training batches."""
 
 
 class SRModel(nn.Module):
@@ -38,6 +40,9 @@ class SRModel(nn.Module):
     trainable: bool = True
     heteroscedastic: bool = False
     """True for models that also predict a per-pixel log-variance (``predict_mean_logvar``)."""
+    batch_norm: bool = False
+    """True for architectures with BatchNorm layers (MC-BatchNorm applies to them); the
+    registry answers from it without building (:func:`sruq.models.has_batch_norm`)."""
 
     def __init__(self, scale: int, in_channels: int = 3) -> None:
         super().__init__()
@@ -49,6 +54,10 @@ class SRModel(nn.Module):
     def dropout_layers(self) -> list[nn.Module]:
         """Every dropout module of the network (what MC inference switches on)."""
         return [m for m in self.modules() if isinstance(m, DROPOUT_KINDS)]
+
+    def batch_norm_layers(self) -> list[nn.Module]:
+        """Every BatchNorm module of the network (what MC-BatchNorm sets)."""
+        return [m for m in self.modules() if isinstance(m, BATCH_NORM)]
 
     @property
     def has_dropout(self) -> bool:

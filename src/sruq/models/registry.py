@@ -37,6 +37,12 @@ def has_dropout(name: str, kwargs: dict[str, Any] | None = None) -> bool:
     return isinstance(rate, int | float) and rate > 0
 
 
+def has_batch_norm(name: str) -> bool:
+    """Whether the model registered as ``name`` has BatchNorm layers (whatever its options),
+    read from its class's ``batch_norm`` without building it."""
+    return bool(getattr(model_class(name), "batch_norm", False))
+
+
 def model_class(name: str) -> type[SRModel]:
     """The class registered as ``name``; ``ValueError`` listing the known names otherwise."""
     try:

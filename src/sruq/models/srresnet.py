@@ -48,6 +48,7 @@ class SRResNet(ResidualTrunkSR):
     Small config for tests: ``build_model("srresnet", 4, n_blocks=1, channels=8)``.
     """
 
+    batch_norm = True
     outputs_per_channel = 1
     """Output maps per image channel (2 for the heteroscedastic head: mean and log-variance)."""
 

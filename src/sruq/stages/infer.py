@@ -1,6 +1,7 @@
 """Infer stage (``workflow/rules/infer.smk``): super-resolve a folder with any method;
-MC-dropout models, x8 variants and deep ensembles also write their uncertainty outputs;
-the SR images of an outside method (made elsewhere) are checked and taken in."""
+MC-dropout models, the x8, TTA and MC-BatchNorm variants and deep ensembles also write
+their uncertainty outputs; the SR images of an outside method (made elsewhere) are checked
+and taken in."""
 
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ from sruq.channels import Box
 from sruq.checkpoint import load_trained
 from sruq.images import image_seed, modcrop, sr_hr_pairs
 from sruq.io import atomic_dir, list_images, read_image, write_image
-from sruq.methods import build_method, split_method
+from sruq.methods import SPREAD_VARIANTS, build_method, split_method
+from sruq.models.base import SRModel
+from sruq.patchset import PatchDataset
 from sruq.predict import (
     check_finite,
     ensemble_image,
     mc_image,
+    mcbn_image,
     pick_device,
     prediction,
     self_ensemble_image,
+    tta_image,
     upscale_folder,
 )
 from sruq.progress import progress_bar
@@ -32,9 +37,17 @@ from sruq.uncertainty.mc import MCResult
 from sruq.uncertainty.outputs import write_image_outputs
 from sruq.uncertainty.settings import MCSettings
 
+Predict = Callable[[str, np.ndarray], tuple[MCResult, Box]]
+"""``(image name, uint8 LR) -> (MCResult, LR box)``: one image through an uncertainty source."""
+
+
+def _per_image_seed(seed: int, source: str, name: str) -> int:
+    """The seed of one image's samples: its own stream of ``seed`` (:func:`image_seed`)."""
+    return int(image_seed(seed, source, name).integers(2**31))
+
 
 def _uncertain_folder(
-    predict: Callable[[str, np.ndarray], tuple[MCResult, Box]], scale: int,
+    predict: Predict, scale: int,
     lr_dir: Path, sr_dir: Path, unc_dir: Path, settings: MCSettings, hr_dir: Path | None,
     desc: str, progress: bool = True, sigma_scale: float = 1.0,
 ) -> None:
@@ -74,8 +87,7 @@ def infer(
     model = load_trained(weights, dev)
 
     def predict(name: str, lr: np.ndarray) -> tuple[MCResult, Box]:
-        image_rng = image_seed(seed, "mc", name)
-        return mc_image(model, lr, settings, int(image_rng.integers(2**31)), dev)
+        return mc_image(model, lr, settings, _per_image_seed(seed, "mc", name), dev)
 
     _uncertain_folder(predict, model.scale, lr_dir, sr_dir, unc_dir, settings, hr_dir,
                       "MC inference", progress, read_sigma_scale(calibration))
@@ -98,24 +110,58 @@ def deep_ensemble(
                       read_sigma_scale(calibration))
 
 
+def spread_predictor(
+    variant: str, model: SRModel, settings: MCSettings, device: torch.device, *, seed: int = 0,
+    patches: Path | None = None, train_batch: int | None = None,
+) -> Predict:
+    """``(image name, uint8 LR) -> (MCResult, LR box)`` of a variant with a spread
+    (:data:`sruq.methods.SPREAD_VARIANTS`) around ``model``.  ``+tta`` and ``+mcbn`` seed each
+    image from ``seed`` and its name; ``+mcbn`` draws its batches from the ``patches`` set,
+    ``mc.mcbn_batch`` (default ``train_batch``, the model's ``train.batch_size``) at a time."""
+    if variant == "x8":
+        return lambda _, lr: self_ensemble_image(model, lr, device)
+    if variant == "tta":
+        return lambda name, lr: tta_image(model, lr, settings,
+                                          _per_image_seed(seed, "tta", name), device)
+    if variant != "mcbn":
+        raise ValueError(f"variant {variant!r} has no spread (those with: "
+                         f"{', '.join(SPREAD_VARIANTS)})")
+    if patches is None:
+        raise ValueError("a +mcbn variant needs the training patches of its model")
+    batch = settings.mcbn_batch or train_batch
+    if batch is None:
+        raise ValueError("mc.mcbn_batch: give the training patches per MC-BatchNorm batch")
+    dataset = PatchDataset(patches)
+    if batch > len(dataset):
+        raise ValueError(f"mc.mcbn_batch: {batch} patches per batch, but {patches} holds "
+                         f"only {len(dataset)}")
+    return lambda name, lr: mcbn_image(model, dataset, lr, settings, batch,
+                                       _per_image_seed(seed, "mcbn", name), device)
+
+
 def upscale_method(
     method: str, scale: int, lr_dir: Path, sr_dir: Path, *, preset: Mapping[str, Any],
     classical: Mapping[str, Any], weights: Path | None = None, dictionary: Path | None = None,
     device: str = "auto", unc_dir: Path | None = None, hr_dir: Path | None = None,
-    mc: Mapping[str, Any] | None = None, calibration: Path | None = None,
+    mc: Mapping[str, Any] | None = None, calibration: Path | None = None, seed: int = 0,
+    patches: Path | None = None, train_batch: int | None = None,
 ) -> None:
-    """Super-resolve a folder with any non-MC method; ``+x8`` also writes its spread."""
+    """Super-resolve a folder with any non-MC method; a variant with a spread (``+x8``,
+    ``+tta``, ``+mcbn``: :func:`spread_predictor`) also writes its uncertainty folder."""
     dev = pick_device(device)
     model = build_method(method, scale, preset=preset, classical=classical, weights=weights,
                          dictionary=dictionary, device=str(dev))
-    if split_method(method)[1] != "x8":
+    variant = split_method(method)[1]
+    if variant not in SPREAD_VARIANTS:
         upscale_folder(model, Path(lr_dir), Path(sr_dir), dev)
         return
     if unc_dir is None:
         raise ValueError(f"method {method!r} writes an uncertainty folder: give unc_dir")
     settings = MCSettings.from_config(mc)
-    _uncertain_folder(lambda _, lr: self_ensemble_image(model, lr, dev), scale, lr_dir, sr_dir,
-                      unc_dir, settings, hr_dir, "x8", sigma_scale=read_sigma_scale(calibration))
+    predict = spread_predictor(variant, model, settings, dev, seed=seed, patches=patches,
+                               train_batch=train_batch)
+    _uncertain_folder(predict, scale, lr_dir, sr_dir, unc_dir, settings, hr_dir, variant,
+                      sigma_scale=read_sigma_scale(calibration))
 
 
 def take_outside(folder: Path, hr_dir: Path, scale: int, sr_dir: Path) -> None:

@@ -16,6 +16,8 @@ from sruq.uncertainty.heatmaps import HeatmapScale
 
 DEFAULT_SAMPLES = 40
 """MC-dropout passes per image (the ESRCNN seed's T = 40)."""
+DEFAULT_TTA_NOISE = 0.01
+"""Std of the Gaussian noise a ``+tta`` variant adds to the [0, 1] LR input."""
 MODES = ("tiled", "patch", "whole")
 """How a whole image is covered: blended tiles, the seed's 64x64 patches, or one pass."""
 
@@ -60,6 +62,8 @@ class MCSettings:
     details: int = 5
     detail_patch: int = 64
     sigma_scaled: bool = True
+    tta_noise: float = DEFAULT_TTA_NOISE
+    mcbn_batch: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("samples", "tile", "detail_patch"):
@@ -73,6 +77,13 @@ class MCSettings:
         if self.max_batch is not None and (not isinstance(self.max_batch, int)
                                            or self.max_batch < 1):
             raise ValueError(f"max_batch must be a positive integer, got {self.max_batch!r}")
+        if self.mcbn_batch is not None and (isinstance(self.mcbn_batch, bool)
+                                            or not isinstance(self.mcbn_batch, int)
+                                            or self.mcbn_batch < 1):
+            raise ValueError(f"mcbn_batch must be a positive integer, got {self.mcbn_batch!r}")
+        if (isinstance(self.tta_noise, bool) or not isinstance(self.tta_noise, int | float)
+                or not 0 <= self.tta_noise < float("inf")):
+            raise ValueError(f"tta_noise must be a non-negative number, got {self.tta_noise!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         self.heatmap  # noqa: B018 - checks vmin, vmax, cmap, style and norm
