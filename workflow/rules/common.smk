@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from sruq import layout
-from sruq.config import check_duplicate_keys, check_references, mc_settings
+from sruq.config import check_duplicate_keys, check_references, mc_settings, prepare_config
 from sruq.schema import validate as validate_config
 from sruq.degrade import PRESETS
 from sruq.layout import fill
@@ -25,6 +25,7 @@ SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 for path in workflow.configfiles:  # YAML itself would keep the last of two equal keys
     check_duplicate_keys(path)
 validate_config(config, SCHEMA)  # one-line error naming the bad key
+prepare_config(config)  # null models/datasets left out, budget applied (sruq.config)
 validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
 
 # the mc: defaults live in MCSettings (shared with the CLI); its checks run here too
