@@ -26,6 +26,9 @@ onstart:
         from sruq.lpips_metric import check_lpips
 
         check_lpips(LPIPS_NET)
+    from sruq.config import check_extras
+
+    check_extras(MODELS_CFG)  # torchvision for perceptual losses
 
 
 

@@ -231,3 +231,88 @@ def test_bootstrap_reference_must_be_a_method_of_the_run():
     check_bootstrap_reference("esrcnn@bicubic", ["bicubic", "esrcnn"])
     with pytest.raises(ConfigError, match=r"'metrics\.bootstrap_reference': 'bicubc' is not"):
         check_bootstrap_reference("bicubc", ["bicubic", "esrcnn"])
+
+
+def test_budget_scales_step_counts_and_patches(config):
+    from sruq.config import scale_budget
+
+    models = {
+        "given": {"arch": "espcn", "patches": {"lr_size": 16, "per_image": 64},
+                  "train": {"iterations": 2000, "minutes": 30, "valid_every": 500,
+                            "log_every": 10}},
+        "defaults": {"arch": "espcn"},  # TrainConfig / PatchConfig defaults, scaled
+        "clock": {"arch": "espcn", "train": {"iterations": None, "minutes": 10}},
+        "gan": {"arch": "srgan", "train": {"iterations": 2000, "pretrain_iterations": 1000,
+                                           "scheduler": "step", "step_size": 1500}},
+    }
+    scaled = scale_budget(models, 0.05)
+    # every step count, given or default, x 0.05 (log_every 0.5 -> 1); pretraining 0 stays 0
+    assert scaled["given"]["train"] == {"iterations": 100, "minutes": 1.5, "valid_every": 25,
+                                        "log_every": 1, "step_size": 50, "checkpoint_every": 50}
+    assert scaled["given"]["patches"] == {"lr_size": 16, "per_image": 3}
+    assert scaled["defaults"]["train"]["iterations"] == 50  # 1000 x 0.05
+    assert scaled["defaults"]["patches"] == {"per_image": 3}  # 64 x 0.05, rounded
+    assert scaled["clock"]["train"]["iterations"] is None
+    assert scaled["clock"]["train"]["minutes"] == pytest.approx(0.5)
+    assert scaled["gan"]["train"]["pretrain_iterations"] == 50
+    assert scaled["gan"]["train"]["step_size"] == 75
+    assert scale_budget(models, 1e-6)["given"]["train"]["iterations"] == 1  # at least 1
+    assert models["given"]["train"]["iterations"] == 2000  # the input is left as it was
+    assert scale_budget(models, 1) == models  # budget 1: nothing written
+    for bad in (0, 1.5, True, "0.1"):
+        with pytest.raises(ConfigError, match="config key 'budget'"):
+            scale_budget(models, bad)
+
+
+def test_budget_is_in_the_schema(config):
+    for good in (1, 0.05):
+        validate({**config, "budget": good}, SCHEMA)
+    for bad in (0, 1.01, "0.1"):
+        with pytest.raises(ConfigError, match="config key 'budget'"):
+            validate({**config, "budget": bad}, SCHEMA)
+
+
+def test_prepare_config_drops_null_entries_and_applies_the_budget(config):
+    from sruq.config import prepare_config
+
+    config["models"]["srresbnn"] = None  # what a later --configfile merged in
+    config["datasets"]["builtin-valid"] = None
+    config["budget"] = 0.5
+    validate(config, SCHEMA)  # null entries pass the schema
+    assert prepare_config(config) is config
+    assert list(config["models"]) == ["esrcnn", "edsr"]
+    assert "builtin-valid" not in config["datasets"]
+    assert config["models"]["esrcnn"]["train"]["iterations"] == 1000
+    assert config["models"]["esrcnn"]["patches"]["per_image"] == 512
+    check_references(config, PRESETS, MODELS)
+
+
+def test_yaml_merge_keys_are_no_duplicates(tmp_path):
+    from sruq.config import check_duplicate_keys
+
+    path = tmp_path / "anchors.yaml"
+    path.write_text("base: &b {lr: 1, iterations: 2}\nother: {<<: *b, lr: 3}\n")
+    check_duplicate_keys(path)
+    path.write_text("other: {<<: {lr: 1}, lr: 3, lr: 4}\n")
+    with pytest.raises(ConfigError, match="'lr' is given twice"):
+        check_duplicate_keys(path)
+
+
+def test_perceptual_loss_plans_without_torchvision(config):
+    """The config check (at parse time, dry runs too) checks the layer but not the import;
+    check_extras (before the first job) checks the import and names the key."""
+    from sruq.config import check_extras
+    from sruq.losses import MissingExtraError
+
+    config["models"]["esrcnn"]["train"]["loss"] = {"mse": 1.0, "perceptual": 0.01}
+    check_references(config, PRESETS, MODELS)
+    try:
+        import torchvision  # noqa: F401
+    except (ImportError, RuntimeError):
+        with pytest.raises(MissingExtraError, match=r"'models\.esrcnn\.train\.loss'.*torchvision"):
+            check_extras(config["models"])
+    else:
+        check_extras(config["models"])
+    config["models"]["esrcnn"]["train"]["loss"] = {"perceptual": {"weight": 1, "layer": "x"}}
+    with pytest.raises(ConfigError, match="unknown VGG19 layer"):
+        check_references(config, PRESETS, MODELS)

@@ -60,3 +60,11 @@ def test_a_name_of_two_methods_names_its_key():
     with pytest.raises(ConfigError, match=r"config key 'models\.bicubic': 'bicubic' is "
                                           r"already a method of this config \(baseline\)"):
         method_kinds(config, _dropout_of)
+
+
+def test_table_order_puts_its_methods_first():
+    config = {**CONFIG, "table_order": ["fd", "plain"]}
+    assert list(method_kinds(config, _dropout_of))[:4] == ["fd", "plain", "nearest", "bicubic"]
+    assert sorted(method_kinds(config, _dropout_of)) == sorted(method_kinds(CONFIG, _dropout_of))
+    with pytest.raises(ConfigError, match=r"config key 'table_order\.1': 'magic' is not a method"):
+        method_kinds({**CONFIG, "table_order": ["fd", "magic"]}, _dropout_of)

@@ -7,6 +7,7 @@ schema (:mod:`sruq.schema`) at start-up, then checks here what a schema cannot e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: keys given here win
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise ConfigError(f"{loader.name}:{key_node.start_mark.line + 1}: key {key!r} is "
@@ -306,3 +309,82 @@ def check_outside(outside: Mapping[str, Any], datasets: list[str], scales: list[
                     if not folder.is_dir():
                         raise ConfigError(f"config key '{key}': {folder} is not a folder (the "
                                           f"SR images of {dataset} x{scale} {degradation})")
+
+
+BUDGET_STEPS = ("iterations", "pretrain_iterations", "step_size", "valid_every",
+                "checkpoint_every", "log_every")
+"""The step counts of a model's ``train:`` mapping that :func:`scale_budget` scales, so
+a scaled run keeps its schedule's shape (as many validations and log rows, the
+pretraining and the step decays at the same fraction of the run)."""
+
+
+def _scaled(value: float, budget: float) -> int:
+    """``value * budget`` rounded half up, at least 1."""
+    return max(1, math.floor(value * budget + 0.5))
+
+
+def scale_budget(models: Mapping[str, Any], budget: float) -> dict[str, Any]:
+    """The ``models:`` mapping with every training budget scaled by ``budget`` in (0, 1].
+
+    Per model: the step counts of ``train`` (:data:`BUDGET_STEPS`: ``iterations``, its
+    ``pretrain_iterations`` when not 0, ``step_size``, ``valid_every``,
+    ``checkpoint_every``, ``log_every``; a key left out is scaled from its
+    :class:`~sruq.train.TrainConfig` default, a null ``iterations`` stays null) and
+    ``patches.per_image`` (from the :class:`~sruq.patches.PatchConfig` default when left
+    out) become ``round(value * budget)``, at least 1; ``train.minutes``, when set, becomes
+    ``minutes * budget``.  A budget of 1 returns the models unchanged (no default is
+    written, so the rules' params, and with them finished results, stay as they were).
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget <= 1:
+        raise ConfigError(f"config key 'budget': must be a number in (0, 1], got {budget!r}")
+    if budget == 1:
+        return {name: spec for name, spec in models.items()}
+    from sruq.patches import PatchConfig
+    from sruq.train import TrainConfig
+
+    train_defaults, patch_defaults = TrainConfig(), PatchConfig()
+    scaled: dict[str, Any] = {}
+    for name, spec in models.items():
+        train = dict(spec.get("train") or {})
+        for key in BUDGET_STEPS:
+            value = train.get(key, getattr(train_defaults, key))
+            if value is None or (key == "pretrain_iterations" and value == 0):
+                continue
+            train[key] = _scaled(value, budget)
+        if train.get("minutes") is not None:
+            train["minutes"] = train["minutes"] * budget
+        patches = dict(spec.get("patches") or {})
+        patches["per_image"] = _scaled(patches.get("per_image", patch_defaults.per_image),
+                                       budget)
+        scaled[name] = {**spec, "train": train, "patches": patches}
+    return scaled
+
+
+def prepare_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the rules use it, changed in place (and returned) once, right after
+    its schema check: a ``null`` entry of ``models`` or ``datasets`` is left out (so a
+    later ``--configfile`` can drop a recipe's model or dataset, as Snakemake merges
+    configfiles key by key), and every model's training budget is scaled by the top-level
+    ``budget`` (:func:`scale_budget`; default 1, unchanged)."""
+    for section in ("models", "datasets"):
+        if config.get(section) is not None:
+            config[section] = {k: v for k, v in config[section].items() if v is not None}
+    if "models" in config:
+        config["models"] = scale_budget(config["models"], config.get("budget", 1))
+    return config
+
+
+def check_extras(models: Mapping[str, Any]) -> None:
+    """What the models' losses need at run time and the config check leaves out, so that
+    planning needs none of it: torchvision for a perceptual term of ``train.loss`` or
+    ``train.pretrain_loss``.  :class:`~sruq.losses.MissingExtraError` names the key."""
+    from sruq.losses import MissingExtraError
+    from sruq.train import check_requirements
+
+    for name, spec in models.items():
+        train = spec.get("train") or {}
+        for key in ("loss", "pretrain_loss"):
+            try:
+                check_requirements(train.get(key))
+            except MissingExtraError as err:
+                raise MissingExtraError(f"config key 'models.{name}.train.{key}': {err}") from None

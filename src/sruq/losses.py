@@ -209,13 +209,17 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def check_perceptual(layer: str, weights_path: str | Path | None) -> None:
+def check_perceptual(layer: str, weights_path: str | Path | None, *,
+                     imports: bool = True) -> None:
     """Check a perceptual-loss setting without loading VGG19: a known layer, an existing
-    weights file, and an importable torchvision (else one-line :class:`MissingExtraError`)."""
+    weights file, and (unless ``imports`` is false: planning a run needs no torchvision)
+    an importable torchvision, else one-line :class:`MissingExtraError`."""
     if layer not in VGG19_LAYERS:
         raise ValueError(f"unknown VGG19 layer {layer!r} (known: {', '.join(VGG19_LAYERS)})")
     if weights_path is not None and not Path(weights_path).is_file():
         raise ValueError(f"weights_path {str(weights_path)!r} is not a file")
+    if not imports:
+        return
     try:
         import torchvision  # noqa: F401
     except (ImportError, RuntimeError) as err:  # absent, or built for another torch

@@ -78,10 +78,12 @@ def _named_methods(config: Mapping[str, Any],
 
 def method_kinds(config: Mapping[str, Any], has_dropout: HasDropout) -> dict[str, str]:
     """Every method of a workflow config -> its kind (a key of :data:`KINDS`), in table
-    order: baselines, models, classical methods, variants, ensembles, outside methods.
+    order: the methods of ``table_order`` in its order, then the others as baselines,
+    models, classical methods, variants, ensembles, outside methods.
 
     ``has_dropout(arch, kwargs)`` (:func:`sruq.models.has_dropout`) tells MC-dropout
-    models from deterministic networks.  A name given twice is a :class:`ConfigError`.
+    models from deterministic networks.  A name given twice, or a ``table_order`` entry
+    that is no method of the config, is a :class:`ConfigError`.
     """
     kinds: dict[str, str] = {}
     for key, name, kind in _named_methods(config, has_dropout):
@@ -89,7 +91,12 @@ def method_kinds(config: Mapping[str, Any], has_dropout: HasDropout) -> dict[str
             raise ConfigError(f"config key '{key}': {name!r} is already a method of this "
                               f"config ({kinds[name]})")
         kinds[name] = kind
-    return kinds
+    order = list(config.get("table_order", []))
+    for i, name in enumerate(order):
+        if name not in kinds:
+            raise ConfigError(f"config key 'table_order.{i}': {name!r} is not a method of this "
+                              f"config (known: {', '.join(kinds)})")
+    return {name: kinds[name] for name in [*order, *(n for n in kinds if n not in order)]}
 
 
 def methods_of_kind(kinds: Mapping[str, str], *wanted: str) -> list[str]:

@@ -14,6 +14,7 @@ from sruq.config import (
     datasets_with_role,
     mc_settings,
     outside_folder,
+    prepare_config,
     role_notes,
 )
 from sruq.schema import validate as validate_config
@@ -42,6 +43,7 @@ SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 for path in workflow.configfiles:  # YAML itself would keep the last of two equal keys
     check_duplicate_keys(path)
 validate_config(config, SCHEMA)  # one-line error naming the bad key
+prepare_config(config)  # null models/datasets left out, budget applied (sruq.config)
 validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
 
 # the mc: defaults live in MCSettings (shared with the CLI); its checks run here too

@@ -91,11 +91,13 @@ class TrainConfig:
 def _check_loss(key: str, spec: Mapping[str, Any]) -> None:
     """Check a loss spec like :func:`build_loss`, naming the config key in the message.
 
-    A perceptual term is checked with :func:`check_requirements` and not built (that would
-    load VGG19): the caller builds the real loss when training starts.
+    A perceptual term is checked with :func:`check_requirements` (its layer and weights
+    file, not the torchvision import: the workflow plans a run, dry or not, without it and
+    checks the import before the first job) and not built (that would load VGG19): the
+    caller builds the real loss when training starts.
     """
     try:
-        check_requirements(spec)
+        check_requirements(spec, imports=False)
         cheap = {name: value for name, value in spec.items() if name != "perceptual"}
         if cheap:
             build_loss(cheap)
@@ -103,17 +105,19 @@ def _check_loss(key: str, spec: Mapping[str, Any]) -> None:
         raise key_error(key, str(err)) from None
 
 
-def check_requirements(loss_spec: Mapping[str, Any] | None) -> None:
+def check_requirements(loss_spec: Mapping[str, Any] | None, *, imports: bool = True) -> None:
     """Raise :class:`MissingExtraError` (one line) if the loss needs what is not installed.
 
-    Only the perceptual loss has requirements: torchvision, and its ``weights_path`` when
-    given.  The workflow calls this at start-up, before any training.
+    Only the perceptual loss has requirements: torchvision (not checked when ``imports``
+    is false), and its ``weights_path`` when given.  The workflow calls this before its
+    first job (not in a dry run) and the trainer before any training.
     """
     if not loss_spec or "perceptual" not in loss_spec:
         return
     options = loss_spec["perceptual"]
     options = dict(options) if isinstance(options, Mapping) else {}
-    check_perceptual(options.get("layer", "relu5_4"), options.get("weights_path"))
+    check_perceptual(options.get("layer", "relu5_4"), options.get("weights_path"),
+                     imports=imports)
 
 
 def loss_spec(arch: str, heteroscedastic: bool, cfg: TrainConfig, prefix: str
