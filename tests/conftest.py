@@ -25,3 +25,16 @@ def mirror() -> Path:
     if found is None:
         pytest.skip("reference data not found: set SRUQ_DATA_MIRROR to the shared/data folder")
     return found
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from a thread pool, which only waits on a busy machine:
+    a module that uses this (``pytestmark = pytest.mark.usefixtures("one_thread")``) runs
+    torch on one thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -17,14 +15,7 @@ from sruq.uncertainty.mc import bernoulli_positions, mc_naive, mc_predict
 from sruq.uncertainty.sources import DeepEnsembleSource, MCDropoutSource, UncertaintySource
 from sruq.uncertainty.tiling import Tiling, predict_image, tile_starts
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from a thread pool, which only waits on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyPre(SRModel):

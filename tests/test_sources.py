@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -14,13 +12,7 @@ from sruq.predict import mcbn_image, tta_image
 from sruq.uncertainty.settings import MCSettings
 from sruq.uncertainty.sources import InputNoiseSource, MCBatchNormSource, UncertaintySource
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_srresnet(in_channels: int = 3, dropout: float = 0.0) -> torch.nn.Module:

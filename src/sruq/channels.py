@@ -30,6 +30,7 @@ class ChannelAdapter:
         if (self.channels, expected) not in ((1, 1), (3, 3), (1, 3), (3, 1)):
             raise ValueError(f"model expects {expected} channels, image has {self.channels}")
         self._ycc = rgb_to_ycbcr(x) if (self.channels, expected) == (3, 1) else None
+        self._cbcr: dict[tuple, torch.Tensor] = {}  # bicubic Cb/Cr by (box, size, device)
         if self._ycc is not None:
             self.input = self._ycc[..., :1, :, :]
         elif (self.channels, expected) == (1, 3):
@@ -45,9 +46,11 @@ class ChannelAdapter:
         if self._ycc is None:  # grey image through an RGB model
             return y.mean(dim=-3, keepdim=True)
         top, left, h, w = box or (0, 0, *self._ycc.shape[-2:])
-        region = self._ycc[..., 1:, top:top + h, left:left + w]
-        cbcr = imresize(region, size=tuple(y.shape[-2:])).to(y.device)
-        return ycbcr_to_rgb(torch.cat([y, cbcr], dim=-3))
+        key = (top, left, h, w, tuple(y.shape[-2:]), y.device)
+        if key not in self._cbcr:  # the mean and the one pass share one upscale
+            region = self._ycc[..., 1:, top:top + h, left:left + w]
+            self._cbcr[key] = imresize(region, size=tuple(y.shape[-2:])).to(y.device)
+        return ycbcr_to_rgb(torch.cat([y, self._cbcr[key]], dim=-3))
 
     def spread(self, std: torch.Tensor) -> torch.Tensor:
         """A std map of the model with the image's channels (a luma std stays one channel)."""

@@ -51,14 +51,6 @@ def _validation_planes(unc_dirs: Sequence[Path], scale: int, channel: str, crop:
     return errors, stds
 
 
-def calibrate_sigma(unc_dirs: Sequence[Path], scale: int, channel: str = "y",
-                    crop: int | None = None) -> float:
-    """Sigma-scaling factor fitted on validation outputs (``error.npy``, ``std.npy``), on
-    the channel and border crop of the metrics (``crop`` default: ``scale``)."""
-    errors, stds = _validation_planes(unc_dirs, scale, channel, crop)
-    return fit_sigma_scale(errors, stds) if errors else 1.0
-
-
 def calibrate(unc_dirs: Sequence[Path], scale: int, out: Path, channel: str = "y",
               crop: int | None = None, coverage: float = 0.9) -> None:
     """Write what is fitted on the validation folders (JSON): the sigma-scaling factor and

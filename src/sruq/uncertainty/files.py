@@ -21,9 +21,10 @@ import numpy as np
 from sruq.metrics import metric_plane
 
 MEAN, STD, ERROR = "mc_mean.png", "std.npy", "error.npy"
+ONE_PASS, ALEATORIC = "one_pass.png", "aleatoric_std.npy"
 
-OUTPUT_NAMES = ("lr_input.png", "one_pass.png", "mc_mean.png", "std.npy", "error.npy",
-                "aleatoric_std.npy", "heatmap.png", "colorbar.png", "details")
+OUTPUT_NAMES = ("lr_input.png", ONE_PASS, MEAN, STD, ERROR, ALEATORIC, "heatmap.png",
+                "colorbar.png", "details")
 """Everything :func:`~sruq.uncertainty.outputs.write_image_outputs` may write into a folder."""
 
 

@@ -18,7 +18,7 @@ from sruq.channels import Box
 from sruq.io import write_image, write_npy
 from sruq.tensors import to_tensor, to_uint8
 from sruq.uncertainty.details import save_details
-from sruq.uncertainty.files import OUTPUT_NAMES
+from sruq.uncertainty.files import ALEATORIC, ERROR, MEAN, ONE_PASS, OUTPUT_NAMES, STD
 from sruq.uncertainty.heatmaps import save_colorbar, save_heatmap
 from sruq.uncertainty.mc import MCResult
 from sruq.uncertainty.settings import MCSettings
@@ -47,16 +47,16 @@ def save_outputs(
     ``out_dir`` (plus ``aleatoric_std.npy`` for a heteroscedastic model); float maps are
     float32 ``(H, W, C)``.  Returns the written paths by file name."""
     out = Path(out_dir)
-    paths = {name: out / name for name in ("one_pass.png", "mc_mean.png", "std.npy")}
-    write_image(paths["one_pass.png"], to_uint8(result.one_pass))
-    write_image(paths["mc_mean.png"], to_uint8(result.mean))
-    write_npy(paths["std.npy"], hwc_float32(result.std))
+    paths = {name: out / name for name in (ONE_PASS, MEAN, STD)}
+    write_image(paths[ONE_PASS], to_uint8(result.one_pass))
+    write_image(paths[MEAN], to_uint8(result.mean))
+    write_npy(paths[STD], hwc_float32(result.std))
     if result.aleatoric_std is not None:
-        paths["aleatoric_std.npy"] = out / "aleatoric_std.npy"
-        write_npy(paths["aleatoric_std.npy"], hwc_float32(result.aleatoric_std))
+        paths[ALEATORIC] = out / ALEATORIC
+        write_npy(paths[ALEATORIC], hwc_float32(result.aleatoric_std))
     if hr is not None:
-        paths["error.npy"] = out / "error.npy"
-        write_npy(paths["error.npy"], hwc_float32(error_map(result.mean, hr)))
+        paths[ERROR] = out / ERROR
+        write_npy(paths[ERROR], hwc_float32(error_map(result.mean, hr)))
     return paths
 
 
