@@ -12,7 +12,7 @@ from sruq.degrade import PRESETS
 from sruq.errors import ConfigError
 from sruq.layout import result_label, result_name, split_result
 from sruq.models import MODELS
-from sruq.shift import shift_markdown, shift_table
+from sruq.shift.table import shift_markdown, shift_table
 from sruq.tables import comparison_block, comparison_markdown, summarise
 from sruq.uncertainty.quality import auroc
 
@@ -58,9 +58,9 @@ def test_shift_table_has_in_distribution_and_shifted_rows_with_auroc():
     home, shifted = table.iloc[0], table.iloc[1]
     assert (home["degradation"], bool(home["shifted"])) == ("bicubic", False)
     assert (shifted["degradation"], bool(shifted["shifted"])) == ("noisy", True)
-    assert math.isnan(home["auroc"])
+    assert math.isnan(home["auroc_mean_std"])
     # noisy stds 0.03, 0.04, 0.025 vs bicubic 0.01, 0.02, 0.015: 9 of 9 pairs higher
-    assert shifted["auroc"] == 1.0
+    assert shifted["auroc_mean_std"] == 1.0
     assert shifted["psnr"] == 25.0 and shifted["images"] == 3
     text = shift_markdown(table)
     assert "bicubic (in distribution)" in text and "| net | bicubic | noisy | 3 |" in text

@@ -72,6 +72,13 @@ def test_tiny_workflow_tables_list_every_method(tiny_run):
         assert frame[~frame.index.isin(uncertain.index)][column].isna().all(), column
     assert uncertain["coverage"].between(0, 1).all() and (uncertain["interval_width"] > 0).all()
     assert frame[frame["method"] == "bicubic"]["ause"].isna().all()
+    trained = frame["method"].isin(["esrcnn", "espcn", "esrcnn+x8", "esrcnn+tta",
+                                    "tiny-ensemble"])
+    assert frame[trained]["shift_score"].notna().all()  # each trained model's own fit
+    assert set(frame[trained]["shift_flagged"]) <= {0.0, 1.0}
+    assert frame[~trained]["shift_score"].isna().all()  # interpolation, classical: no fit
+    scores = frame[trained].set_index(["method", "image"])["shift_lr_statistics"]
+    assert scores["esrcnn+x8"].equals(scores["esrcnn"])  # a variant's inputs: its model's
     tables = tiny_run / "results" / "tables"
     comparison = (tables / "tiny-test_x2_bicubic.md").read_text()
     assert "**" in comparison and "esrcnn+x8" in comparison
@@ -428,8 +435,24 @@ def test_train_on_one_degradation_test_on_two_gives_the_shift_table(tmp_path):
     shift = pd.read_csv(tables / "shift.csv")
     shifted = shift[shift.shifted]
     assert set(shifted.degradation) == {"noisy"} and set(shifted.trained_on) == {"bicubic"}
-    assert shifted.auroc.between(0, 1).all() and len(shifted) == 2  # tiny-test, tiny-valid
-    assert shift[~shift.shifted].auroc.isna().all()
+    for score in ("mean_std", "laplacian", "lr_statistics", "features"):
+        assert shifted[f"auroc_{score}"].between(0, 1).all(), score
+        assert shift[~shift.shifted][f"auroc_{score}"].isna().all(), score
+    assert len(shifted) == 2  # tiny-test, tiny-valid
+    assert shift[~shift.shifted].false_alarms_lr_statistics.between(0, 1).all()
+    assert shifted.detected_lr_statistics.between(0, 1).all()
+    # the shift-aware intervals: a conformal factor fitted on the validation images at noisy
+    calibration = json.loads((tmp_path / "results" / "calibration" / "bicubic" / "x2"
+                              / "esrcnn.json").read_text())
+    assert set(calibration["shift_q"]) == {"noisy"} and calibration["shift_q"]["noisy"] > 0
+    # tested on noisy, the one other degradation is left out: static intervals there
+    noisy_rows = trained[trained.degradation == "noisy"]
+    assert (noisy_rows.coverage == noisy_rows.coverage_static).all()
+    assert {"shift_score", "shift_flagged", "interval_q", "uce_shift"} <= set(per_image.columns)
+    fit = json.loads((tmp_path / "results" / "models" / "tiny-train" / "bicubic" / "x2"
+                      / "esrcnn" / "shift.json").read_text())
+    assert fit["primary"] == "lr-statistics" and set(fit["scores"]) == {
+        "laplacian", "lr-statistics", "features"}
     assert (tmp_path / "results" / "figures" / "shift.png").stat().st_size > 0
     noisy = (tables / "tiny-test_x2_noisy.md").read_text()
     assert "| esrcnn@bicubic |" in noisy and "method@T: trained on degradation T" in noisy

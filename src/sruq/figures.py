@@ -248,10 +248,16 @@ def _std_plane(std: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray
     return arr
 
 
+MIN_PANEL = 2.2
+"""Narrowest panel of :func:`heatmap_grid` (inches): room for an 8-point title line."""
+UNLIKE = "unlike"
+"""How a verdict of a flagged image starts (:func:`sruq.shift.scores.short_verdict`)."""
+
+
 def heatmap_grid(
     hr: np.ndarray, predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
     heatmap: HeatmapScale = DEFAULT_SCALE, sigma_scales: Mapping[str, float] | None = None,
-    box: Box | None = None, title: str = "",
+    box: Box | None = None, title: str = "", verdicts: Mapping[str, str] | None = None,
 ) -> Figure:
     """One row per model: mean prediction, |error| against HR and the per-pixel std.
 
@@ -261,7 +267,10 @@ def heatmap_grid(
     is shown times its ``sigma_scales`` factor (sigma scaling fitted on validation images;
     default 1), and both maps use the one colour scale ``heatmap`` shared by every row, so a
     reader compares the predicted std with the error it predicts; an arrow end on the
-    colour bar means values beyond it were clipped.  ``box`` crops every panel.
+    colour bar means values beyond it were clipped.  ``box`` crops every panel.  A model's
+    ``verdicts`` entry (the shift score's verdict on this image) goes under its mean panel's
+    title.  Panels are at least :data:`MIN_PANEL` inches wide and titles wrap onto two
+    lines, so they stay readable for any aspect ratio (a portrait image gets taller rows).
     """
     if not predictions:
         raise ValueError("predictions is empty: no model to show")
@@ -280,8 +289,9 @@ def heatmap_grid(
         rows.append((model, pred[window], error[window],
                      factor * _std_plane(std, shape, f"std of {model!r}")[window], factor))
     aspect = width / height
-    panel = 2.6
-    fig = Figure(figsize=(3 * panel * max(aspect, 0.6), panel * len(rows) + 1.4),
+    panel_w = max(MIN_PANEL, 2.6 * aspect)
+    panel_h = panel_w / aspect
+    fig = Figure(figsize=(3 * panel_w + 0.6, (panel_h + 0.7) * len(rows) + 1.4),
                  layout="constrained")
     axes = fig.subplots(len(rows), 3, squeeze=False)
     norm, cmap = heatmap.normalize(), heatmap.colormap()
@@ -294,10 +304,12 @@ def heatmap_grid(
             ax.set_xticks([])
             ax.set_yticks([])
         ax_mean.set_ylabel(model, fontsize=11)
-        ax_mean.set_title("mean prediction", fontsize=9)
-        ax_err.set_title(f"|error|, mean {error.mean():.4f}", fontsize=9)
+        verdict = (verdicts or {}).get(model)
+        ax_mean.set_title("mean prediction" + (f"\n{verdict}" if verdict else ""), fontsize=8,
+                          color="C3" if verdict and verdict.startswith(UNLIKE) else "black")
+        ax_err.set_title(f"|error|\nmean {error.mean():.4f}", fontsize=8)
         scaled = f"std x {factor:.3g} (sigma-scaled)" if factor != 1.0 else "std"
-        ax_std.set_title(f"{scaled}, mean {std.mean():.4f}", fontsize=8)
+        ax_std.set_title(f"{scaled}\nmean {std.mean():.4f}", fontsize=8)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[:, 1:].ravel()),
                  location="bottom", shrink=0.6, aspect=30, extend=heatmap.extend(),
                  label=f"|error| and per-pixel std (0..1 intensity, {heatmap.norm} scale)")

@@ -35,6 +35,8 @@ WEIGHTS = f"{MODEL}/weights.pt"
 TRAINING_LOG = f"{MODEL}/log.csv"
 CURVE = f"{MODEL}/curve.png"
 TRAINING_SUMMARY = f"{MODEL}/summary.json"
+SHIFT_FIT = f"{MODEL}/shift.json"
+"""The shift scores fitted for a trained model (:class:`sruq.shift.scores.ShiftFit`)."""
 DICTIONARY = "results/models/{dataset}/x{scale}/sparse-coding.npz"
 
 # --- super-resolution and its evaluation -------------------------------------------------
@@ -44,6 +46,9 @@ METRICS = "results/metrics/{dataset}/{degradation}/x{scale}/{method}.csv"
 LPIPS = "results/lpips/{dataset}/{degradation}/x{scale}/{method}.csv"
 UNCERTAINTY_METRICS = f"{UNCERTAINTY}.csv"
 CALIBRATION = "results/calibration/{degradation}/x{scale}/{method}.json"
+SHIFT_SCORES = "results/shift/{dataset}/{degradation}/x{scale}/{model}.csv"
+"""Per test image, the shift scores of a trained model's inputs (its training set,
+degradation and scale in the path, as for :data:`MODEL`)."""
 
 # --- tables and figures ------------------------------------------------------------------
 BLOCK = "{dataset}_x{scale}_{degradation}"
@@ -71,6 +76,7 @@ LOGS: dict[str, str] = {
     "metrics": "results/logs/metrics/{dataset}/{degradation}/x{scale}/{method}.log",
     "lpips": "results/logs/lpips/{dataset}/{degradation}/x{scale}/{method}.log",
     "calibrate": "results/logs/calibrate/{degradation}/x{scale}/{method}.log",
+    "shift_score": "results/logs/shift_score/{dataset}/{degradation}/x{scale}/{model}.log",
     "uncertainty_metrics":
         "results/logs/uncertainty_metrics/{dataset}/{degradation}/x{scale}/{method}.log",
     "tables": "results/logs/tables.log",

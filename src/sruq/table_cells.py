@@ -41,6 +41,8 @@ METRICS: dict[str, Metric] = {
     "ccoeff_bayescap": Metric("C.Coeff (BayesCap)", True, 3),
     "coverage": Metric("Coverage", None, 3),
     "interval_width": Metric("Interval width", False, 4),
+    "shift_score": Metric("Shift score", None, 2),
+    "shift_flagged": Metric("Flagged", None, 2),
 }
 """Metrics the comparison tables show, in column order; other columns stay in the CSVs."""
 

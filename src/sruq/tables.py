@@ -26,7 +26,7 @@ from pandas.api.types import is_numeric_dtype
 from sruq.bootstrap import DEFAULT_REFERENCE, DEFAULT_SAMPLES, with_differences
 from sruq.io import write_csv, write_text
 from sruq.layout import BLOCK, TRAINED_ON, fill, result_label
-from sruq.shift import SHIFT_FILES, write_shift
+from sruq.shift.table import SHIFT_FILES, write_shift
 from sruq.table_cells import METRICS, Cell, column_cells, interval_cells, number
 from sruq.table_cells import Metric as Metric  # re-exported: how a metric is shown
 

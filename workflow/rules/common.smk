@@ -278,14 +278,88 @@ def heatmap_calibration(wildcards):
     return {"calibration": calibration_of(wildcards)}
 
 
-def calibration_inputs(wildcards):
-    """MC outputs on the validation sets, for sigma scaling (none: no scaling)."""
+def calibration_folders(wildcards):
+    """The uncertainty outputs of a source on the validation sets, by test degradation: at
+    the training degradation (sigma scaling, the conformal factor) and at every other
+    degradation of the run (the conformal factors of flagged inputs)."""
     w = wildcards
-    return [
-        fill(layout.UNCERTAINTY, dataset=valid, degradation=w.degradation, scale=w.scale,
-             method=w.method)
-        for valid in VALID_SETS
-    ]
+    return {
+        degradation: [
+            fill(layout.UNCERTAINTY, dataset=valid, degradation=degradation, scale=w.scale,
+                 method=result_name(w.method, w.degradation, degradation))
+            for valid in VALID_SETS
+        ]
+        for degradation in dict.fromkeys([w.degradation, *config["degradations"]])
+        if degradation == w.degradation or trained_source(w.method)
+    }
+
+
+def calibration_inputs(wildcards):
+    """Every folder of :func:`calibration_folders` (none: no scaling)."""
+    return [path for paths in calibration_folders(wildcards).values() for path in paths]
+
+
+SHIFT_CFG = config["shift"]
+
+
+def scored_model(method):
+    """The trained model whose shift scores a method's inputs get: the method's own model
+    (or the base model of its variant), a deep ensemble's first member; ``None`` for a
+    method that is not trained."""
+    base = split_method(method)[0]
+    if base in MODELS_CFG:
+        return base
+    if method in ENSEMBLES:
+        return ENSEMBLES[method][0]
+    return None
+
+
+def trained_source(method):
+    """Whether a method's results come from a model trained on one degradation (so it has
+    results on the other degradations of the run, named ``method@T``)."""
+    model = scored_model(method)
+    return model is not None and bool(MODELS_CFG[model].get("train_degradations"))
+
+
+def shift_rows(wildcards):
+    """What rule shift_score scores for a trained model (its training set, degradation and
+    scale in the wildcards): every test set x test degradation x result of the methods whose
+    inputs it scores, with the LR folder."""
+    w = wildcards
+    rows = []
+    for dataset, degradation in itertools.product(TEST_SETS, config["degradations"]):
+        for name in results_at(degradation, w.scale):
+            method, suffix = split_result(name)
+            if scored_model(method) == w.model and (suffix or degradation) == w.degradation:
+                rows.append({"dataset": dataset, "degradation": degradation, "method": method,
+                             "lr": fill(layout.LR, dataset=dataset, degradation=degradation,
+                                        scale=w.scale)})
+    return rows
+
+
+def shift_scores_file(name, degradation, scale):
+    """The shift-score CSV behind result ``name`` on test degradation ``degradation``
+    (``None`` for a method that is not trained)."""
+    method, suffix = split_result(name)
+    model = scored_model(method)
+    if model is None:
+        return None
+    return model_file(layout.SHIFT_SCORES, model, suffix or degradation, scale)
+
+
+def shift_score_files(wildcards):
+    """Source -> its shift-score CSV, for the uncertainty sources of the wildcards' block
+    that have one."""
+    w = wildcards
+    files = {name: shift_scores_file(name, w.degradation, w.scale)
+             for name in uncertain_results(w)}
+    return {name: path for name, path in files.items() if path}
+
+
+def shift_scores_of(wildcards):
+    """``{"shift_scores": file}`` for a trained result, else nothing."""
+    path = shift_scores_file(wildcards.method, wildcards.degradation, wildcards.scale)
+    return {"shift_scores": path} if path else {}
 
 
 def outside_dir(wildcards):
@@ -301,3 +375,12 @@ def outside_entries(wildcards):
     missing folder is the job's one-line error."""
     folder = Path(outside_dir(wildcards))
     return [str(p) for p in folder_entries(folder)] if folder.is_dir() else []
+
+
+# every shift-score CSV behind the test results (rule shift_score), for the tables
+SHIFT_SCORE_FILES = list(dict.fromkeys(
+    path
+    for dataset, degradation, scale in itertools.product(*COMBOS.values())
+    for name in results_at(degradation, scale)
+    if (path := shift_scores_file(name, degradation, scale))
+))

@@ -45,6 +45,7 @@ rule calibrate:
     log:
         layout.LOGS["calibrate"],
     params:
+        folders=calibration_folders,
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
         coverage=METRICS_CFG["coverage"],
@@ -57,6 +58,7 @@ rule calibrate:
 
 rule uncertainty_metrics:
     input:
+        unpack(shift_scores_of),
         uncertainty=layout.UNCERTAINTY,
         calibration=calibration_of,
     output:
@@ -79,6 +81,7 @@ rule tables:
         METRIC_FILES,
         LPIPS_FILES,
         UNCERTAINTY_FILES,
+        SHIFT_SCORE_FILES,
     output:
         [
             (

@@ -151,3 +151,30 @@ rule outside:
         "../../envs/infer.yaml"
     script:
         "../scripts/outside.py"
+
+
+# the shift scores of a trained model: fitted once (densities on its training LR tiles,
+# thresholds on the validation LR tiles, at its training degradation), then computed for
+# every test image its methods are tested on
+rule shift_score:
+    input:
+        weights=layout.WEIGHTS,
+        train_lr=fill(layout.LR, dataset="{dataset}"),
+        valid_lr=lambda w: [fill(layout.LR, dataset=v, degradation=w.degradation,
+                                 scale=w.scale) for v in VALID_SETS],
+        test_lr=lambda w: list(dict.fromkeys(row["lr"] for row in shift_rows(w))),
+    output:
+        fit=layout.SHIFT_FIT,
+        scores=layout.SHIFT_SCORES,
+    log:
+        layout.LOGS["shift_score"],
+    params:
+        rows=shift_rows,
+        score=SHIFT_CFG["score"],
+        quantile=SHIFT_CFG["quantile"],
+        device=config["device"],
+    threads: 1
+    conda:
+        "../../envs/infer.yaml"
+    script:
+        "../scripts/shift_score.py"

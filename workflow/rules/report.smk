@@ -35,6 +35,7 @@ rule uncertainty_figures:
         calibration=lambda w: [
             calibration_for(w.degradation, w.scale, m) for m in uncertain_results(w)
         ],
+        shift_scores=lambda w: list(dict.fromkeys(shift_score_files(w).values())),
     output:
         heatmaps=report(
             fill(layout.FIGURE, figure="heatmaps"),
@@ -58,6 +59,7 @@ rule uncertainty_figures:
         layout.LOGS["uncertainty_figures"],
     params:
         sources=uncertain_results,
+        shift_scores=shift_score_files,
         mc=config["mc"],
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],

@@ -1,5 +1,5 @@
 """Uncertainty figures of one dataset x scale x degradation: heatmaps, sparsification
-curves, reliability diagram."""
+curves, reliability diagram (the heatmaps' titles carry each source's shift verdict)."""
 
 from pathlib import Path
 
@@ -20,4 +20,5 @@ with log_to(snakemake.log[0]):
         calibrations=dict(zip(sources, map(Path, snakemake.input.calibration), strict=True)),
         channel=snakemake.params.channel,
         crop=snakemake.params.crop,
+        shift_scores={m: Path(f) for m, f in snakemake.params.shift_scores.items()},
     )

@@ -1,5 +1,6 @@
 """Per-image uncertainty quality (correlations, AUSE, UCE before/after sigma scaling, NLL,
-the BayesCap protocol's UCE and C.Coeff, coverage and width of the conformal intervals)."""
+the BayesCap protocol's UCE and C.Coeff, coverage and width of the conformal intervals,
+widened on the images the shift score flags)."""
 
 from pathlib import Path
 
@@ -13,5 +14,5 @@ with log_to(snakemake.log[0]):
         calibration=Path(snakemake.input.calibration), dataset=w.dataset,
         degradation=w.degradation, method=snakemake.params.method,
         trained_on=snakemake.params.trained_on, channel=snakemake.params.channel,
-        crop=snakemake.params.crop,
+        crop=snakemake.params.crop, shift_scores=snakemake.input.get("shift_scores"),
     )

@@ -19,9 +19,22 @@ from sruq.evaluate import evaluate_folder
 from sruq.io import write_csv, write_json
 from sruq.layout import UNTRAINED
 from sruq.metrics import border
+from sruq.shift.calibration import image_q
+from sruq.shift.scores import FLAG_COLUMN
 from sruq.tables import write_tables
-from sruq.uncertainty.files import read_conformal_q, read_sigma_scale, read_uncertainty_folder
-from sruq.uncertainty.quality import conformal_quantile, fit_sigma_scale, uncertainty_metrics
+from sruq.uncertainty.files import (
+    read_conformal_q,
+    read_shift_q,
+    read_sigma_scale,
+    read_uncertainty_folder,
+)
+from sruq.uncertainty.quality import (
+    conformal_quantile,
+    fit_sigma_scale,
+    interval_coverage,
+    uce,
+    uncertainty_metrics,
+)
 
 
 def _with_trained_on(frame: pd.DataFrame, trained_on: str) -> pd.DataFrame:
@@ -52,44 +65,86 @@ def _validation_planes(unc_dirs: Sequence[Path], scale: int, channel: str, crop:
 
 
 def calibrate(unc_dirs: Sequence[Path], scale: int, out: Path, channel: str = "y",
-              crop: int | None = None, coverage: float = 0.9) -> None:
+              crop: int | None = None, coverage: float = 0.9,
+              shifted: Mapping[str, Sequence[Path]] | None = None) -> None:
     """Write what is fitted on the validation folders (JSON): the sigma-scaling factor and
     the split-conformal factor ``conformal_q`` of intervals with the target ``coverage``
-    (``metrics.coverage``; null without validation images), pooling their pixels."""
+    (``metrics.coverage``; null without validation images), pooling their pixels; and
+    ``shift_q``, the conformal factor of the validation folders at each ``shifted``
+    degradation (:mod:`sruq.shift.calibration`)."""
     errors, stds = _validation_planes(unc_dirs, scale, channel, crop)
+    shift_q = {}
+    for degradation, folders in (shifted or {}).items():
+        shifted_errors, shifted_stds = _validation_planes(folders, scale, channel, crop)
+        if shifted_errors:
+            shift_q[degradation] = conformal_quantile(shifted_errors, shifted_stds, coverage)
     write_json(out, {
         "sigma_scale": fit_sigma_scale(errors, stds) if errors else 1.0,
         "conformal_q": conformal_quantile(errors, stds, coverage) if errors else None,
+        "shift_q": shift_q,
         "coverage": coverage,
         "fitted_on": [str(p) for p in unc_dirs],
+        "shift_fitted_on": {d: [str(p) for p in f] for d, f in (shifted or {}).items()},
     })
 
 
 def uncertainty_table(
     unc_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
     scale_factor: float | None = None, conformal_q: float | None = None, channel: str = "y",
-    crop: int | None = None,
+    crop: int | None = None, shift_q: Mapping[str, float] | None = None,
+    flagged: Mapping[str, bool] | None = None,
 ) -> pd.DataFrame:
     """Per-image uncertainty metrics of one method's outputs (a DataFrame), on the channel
-    and border crop of the PSNR (``crop`` default: ``scale``)."""
+    and border crop of the PSNR (``crop`` default: ``scale``).
+
+    With ``conformal_q``, ``coverage``/``interval_width`` are those of the shipped
+    intervals: an image in ``flagged`` (by the shift score) gets the factor of
+    :func:`sruq.shift.calibration.image_q` (``interval_q``), and ``uce_shift`` is its UCE
+    with the sigma-scaled std widened by the same ratio; ``coverage_static`` and
+    ``interval_width_static`` keep ``conformal_q`` on every image."""
     rows = []
     for name, error, std in read_uncertainty_folder(unc_dir, border(crop, scale), channel):
         values = uncertainty_metrics(std, error, sigma_scale=scale_factor,
                                      conformal_q=conformal_q)
+        if conformal_q is not None:
+            q = image_q(conformal_q, shift_q or {}, (flagged or {}).get(name, False),
+                        degradation)
+            values["coverage_static"] = values["coverage"]
+            values["interval_width_static"] = values["interval_width"]
+            values["coverage"], values["interval_width"] = interval_coverage(std, error, q)
+            values["interval_q"] = q
+            values["uce_shift"] = uce(std, error, sigma_scale=(scale_factor or 1.0)
+                                      * q / conformal_q)
         rows.append({"dataset": dataset, "degradation": degradation, "scale": scale,
                      "method": method, "image": name, **values})
     return pd.DataFrame(rows)
 
 
+def _flags(shift_scores: Path | None, dataset: str, degradation: str, method: str,
+           trained_on: str) -> dict[str, bool]:
+    """Image -> flagged, for one result, from a shift-score CSV (none: nothing flagged)."""
+    if shift_scores is None:
+        return {}
+    frame = pd.read_csv(shift_scores, dtype={"image": str, "dataset": str, "method": str,
+                                             "degradation": str, "trained_on": str})
+    rows = frame[(frame["dataset"] == dataset) & (frame["degradation"] == degradation)
+                 & (frame["method"] == method) & (frame["trained_on"] == trained_on)]
+    return {str(r.image): bool(getattr(r, FLAG_COLUMN)) for r in rows.itertuples(index=False)}
+
+
 def uncertainty(unc_dir: Path, scale: int, out: Path, *, calibration: Path, dataset: str,
                 degradation: str, method: str, trained_on: str = UNTRAINED,
-                channel: str = "y", crop: int | None = None) -> None:
+                channel: str = "y", crop: int | None = None,
+                shift_scores: Path | None = None) -> None:
     """Write the per-image uncertainty metrics of one method (CSV), sigma scaling and the
-    conformal factor from the ``calibration`` file."""
+    conformal factors from the ``calibration`` file, the images flagged by its model's
+    ``shift_scores`` (CSV of rule shift_score) widened (:func:`uncertainty_table`)."""
     table = uncertainty_table(unc_dir, scale, dataset=dataset, degradation=degradation,
                               method=method, scale_factor=read_sigma_scale(calibration),
                               conformal_q=read_conformal_q(calibration), channel=channel,
-                              crop=crop)
+                              crop=crop, shift_q=read_shift_q(calibration),
+                              flagged=_flags(shift_scores, dataset, degradation, method,
+                                             trained_on))
     write_csv(_with_trained_on(table, trained_on), out)
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from sruq.channels import Box
 from sruq.checkpoint import load_trained
 from sruq.images import image_seed, modcrop, sr_hr_pairs
-from sruq.io import atomic_dir, list_images, read_image, write_image
+from sruq.io import atomic_dir, list_images, read_image, write_csv, write_image
 from sruq.methods import SPREAD_VARIANTS, build_method, split_method
 from sruq.models.base import SRModel
 from sruq.patchset import PatchDataset
@@ -31,6 +32,8 @@ from sruq.predict import (
     upscale_folder,
 )
 from sruq.progress import progress_bar
+from sruq.shift.scores import FLAG_COLUMN, score_column
+from sruq.shift.scoring import fit_model_scores, score_image, vectorisers
 from sruq.tensors import to_uint8
 from sruq.uncertainty.files import read_sigma_scale
 from sruq.uncertainty.mc import MCResult
@@ -179,3 +182,51 @@ def take_outside(folder: Path, hr_dir: Path, scale: int, sr_dir: Path) -> None:
     with atomic_dir(sr_dir) as tmp:
         for name, sr, _ in sr_hr_pairs(folder, Path(hr_dir), scale):
             write_image(tmp / f"{name}.png", sr)
+
+
+def shift_score(
+    weights: Path, train_lr: Path, valid_lr: Sequence[Path], rows: Sequence[Mapping[str, str]],
+    fit_out: Path, scores_out: Path, *, scale: int, trained_on: str, score: str,
+    quantile: float, device: str = "auto", threads: int | None = None,
+) -> None:
+    """Fit a trained model's shift scores (:func:`sruq.shift.scoring.fit_model_scores`) on
+    the LR images of ``train_lr`` (densities) and ``valid_lr`` (thresholds), write them to
+    ``fit_out`` (JSON), and write every score of every image of the ``rows`` (dicts of
+    ``dataset``, ``degradation``, ``method`` and the ``lr`` folder) to ``scores_out``: one
+    per-image metrics row per method, with the primary ``score``'s value and flag."""
+    if threads:
+        torch.set_num_threads(threads)
+    dev = pick_device(device)
+    model = load_trained(weights, dev)
+
+    def images(folder: Path) -> list[np.ndarray]:
+        return [read_image(p) for p in list_images(Path(folder))]
+
+    fit = fit_model_scores(
+        model, images(train_lr), [im for folder in valid_lr for im in images(folder)],
+        primary=score, quantile=quantile, device=dev,
+        fitted_on={"train": str(train_lr), "valid": [str(v) for v in valid_lr],
+                   "weights": str(weights)})
+    vectorise = vectorisers(model, dev)
+    by_folder: dict[str, list[tuple[str, dict[str, float]]]] = {}
+    records = []
+    for row in rows:
+        if row["lr"] not in by_folder:
+            by_folder[row["lr"]] = [(p.stem, score_image(fit, vectorise, read_image(p)))
+                                    for p in list_images(Path(row["lr"]))]
+        for image, values in by_folder[row["lr"]]:
+            record = {"dataset": row["dataset"], "scale": scale,
+                      "degradation": row["degradation"], "method": row["method"],
+                      "trained_on": trained_on, "image": image}
+            for name, value in values.items():
+                record[score_column(name)] = value
+                record[score_column(name) + "_above"] = float(value > fit.scores[name].threshold)
+            record["shift_score"] = values[fit.primary]
+            record[FLAG_COLUMN] = float(fit.flagged(values))
+            records.append(record)
+    fit.write(fit_out)
+    write_csv(pd.DataFrame(records), scores_out)
+    flagged = sum(r[FLAG_COLUMN] for r in records)
+    print(f"shift scores of {weights}: thresholds "
+          + ", ".join(f"{n} {s.threshold:.3f}" for n, s in fit.scores.items())
+          + f"; {int(flagged)} of {len(records)} rows flagged by {fit.primary}")

@@ -14,7 +14,9 @@ import pandas as pd
 from sruq import layout
 from sruq.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
 from sruq.io import list_images, save_figure
+from sruq.layout import split_result
 from sruq.metrics import border
+from sruq.shift.scores import FLAG_COLUMN, short_verdict
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
 from sruq.uncertainty.plots import plot_reliability, plot_shift, plot_sparsification
 from sruq.uncertainty.quality import (
@@ -82,9 +84,12 @@ def uncertainty_figures(
     hr_dir: Path, unc_dirs: Mapping[str, Path], out_dir: Path, *, dataset: str, scale: int,
     degradation: str, mc: Mapping[str, Any], calibrations: Mapping[str, Path] | None = None,
     channel: str = "y", crop: int | None = None, image: str | None = None,
+    shift_scores: Mapping[str, Path] | None = None,
 ) -> list[Path]:
     """``heatmaps`` (of ``image``, default the first test image), ``sparsification`` and
     ``reliability`` of the uncertainty sources of one dataset x scale x degradation.
+    A source with a ``shift_scores`` CSV (rule shift_score) gets its verdict on the image
+    in the heatmaps' titles.
 
     The heatmaps show each source's std times the factor in its ``calibrations`` file
     (unless ``mc.sigma_scaled`` is false) on the run's one colour scale (``mc``), beside
@@ -99,7 +104,9 @@ def uncertainty_figures(
     written = save_figure(
         heatmap_figure(hr_path, scale, predictions, heatmap=settings.heatmap,
                        sigma_scales=factors if settings.sigma_scaled else {},
-                       title=f"{hr_path.stem}: {dataset} x{scale}, {degradation}"),
+                       title=f"{hr_path.stem}: {dataset} x{scale}, {degradation}",
+                       verdicts=_verdicts(shift_scores or {}, dataset, degradation,
+                                          hr_path.stem)),
         out_dir / "heatmaps",
     )
     curves, reliability, legend = {}, {}, {}
@@ -115,6 +122,23 @@ def uncertainty_figures(
     written += plot_reliability(reliability, {m: v[key] for m, v in legend.items()},
                                 out_dir / "reliability", label)
     return written
+
+
+def _verdicts(shift_scores: Mapping[str, Path], dataset: str, degradation: str,
+              image: str) -> dict[str, str]:
+    """Result name -> the short verdict of its shift score on one image."""
+    verdicts = {}
+    for name, path in shift_scores.items():
+        method, trained_on = split_result(name)
+        frame = pd.read_csv(path, dtype={"image": str, "method": str, "trained_on": str,
+                                         "dataset": str, "degradation": str})
+        row = frame[(frame["dataset"] == dataset) & (frame["degradation"] == degradation)
+                    & (frame["method"] == method) & (frame["image"] == image)
+                    & (frame["trained_on"] == (trained_on or degradation))]
+        if len(row):
+            verdicts[name] = short_verdict(float(row["shift_score"].iloc[0]),
+                                           bool(row[FLAG_COLUMN].iloc[0]))
+    return verdicts
 
 
 def training_curves_figure(log_files: Sequence[Path], out_stem: Path) -> list[Path]:

@@ -77,11 +77,14 @@ def plot_reliability(data_by_model: Mapping[str, ReliabilityData],
 
 def plot_shift(table: pd.DataFrame, path: str | Path,
                metrics: Mapping[str, str] | None = None) -> list[Path]:
-    """The shift table (:func:`sruq.shift.shift_table`) as one panel per metric against the
+    """The shift table (:func:`sruq.shift.table.shift_table`) as one panel per metric against the
     test degradation, a line per dataset x scale x method x training degradation (the
     in-distribution point drawn filled); PNG and PDF."""
-    metrics = dict(metrics or {"psnr": "PSNR (dB)", "mean_std": "mean std", "ause": "AUSE",
-                               "spearman": "Spearman", "uce": "UCE", "auroc": "shift AUROC"})
+    metrics = dict(metrics or {"psnr": "PSNR (dB)", "spearman": "Spearman",
+                               "coverage": "coverage of the 90% intervals (shift-aware)",
+                               "auroc_mean_std": "shift AUROC: mean std",
+                               "auroc_lr_statistics": "shift AUROC: lr-statistics",
+                               "auroc_features": "shift AUROC: features"})
     shown = {m: label for m, label in metrics.items()
              if m in table.columns and table[m].notna().any()}
     degradations = list(dict.fromkeys(table["degradation"]))
@@ -104,9 +107,11 @@ def plot_shift(table: pd.DataFrame, path: str | Path,
         ax.set_xticks(range(len(degradations)), degradations, rotation=30, ha="right")
         ax.set_xlabel("test degradation")
         ax.set_title(label)
-        if metric == "auroc":
+        if metric.startswith("auroc"):
             ax.axhline(0.5, color="grey", linestyle=":")
             ax.set_ylim(-0.02, 1.02)
+        if metric == "coverage":
+            ax.axhline(0.9, color="grey", linestyle=":")
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", fontsize="small",
                ncols=min(2, len(names)), title="filled: the training degradation")

@@ -1,0 +1,16 @@
+"""Fit a trained model's shift scores and score the test images its methods see."""
+
+from pathlib import Path
+
+from sruq.stages.infer import shift_score
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    p, w = snakemake.params, snakemake.wildcards
+    shift_score(
+        Path(snakemake.input.weights), Path(snakemake.input.train_lr),
+        [Path(d) for d in snakemake.input.valid_lr], p.rows,
+        Path(snakemake.output.fit), Path(snakemake.output.scores),
+        scale=int(w.scale), trained_on=w.degradation, score=p.score, quantile=p.quantile,
+        device=p.device, threads=snakemake.threads,
+    )
