@@ -215,8 +215,9 @@ def table_html(block_csv: Path, reference: str | None, table_id: str) -> str:
         rows.append(f'<tr><td data-sort="{html.escape(label)}">{html.escape(label)}</td>'
                     + "".join(f'<td data-sort="{key}">{text}</td>' for text, key in cells)
                     + "</tr>")
-    return (f'<table class="sortable" id="{table_id}"><thead><tr><th data-col="0">Method</th>'
-            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>'
+            f'<th data-col="0">Method</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table></div>")
 
 
 def _flag(value: object) -> bool:
