@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import zlib
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -213,7 +214,12 @@ def test_image_page_links_zoom_picks_methods_and_reads_values(tiny_run, chromium
     scale = MCSettings.from_config(None).heatmap
     expected = scale.rgb(shown.error[probe["y"]:probe["y"] + 1, probe["x"]:probe["x"] + 1])
     assert probe["rgb"] == expected[0, 0].tolist()
-    assert result["nav"]["next"].endswith("camera.html")
+    nav = result["nav"]  # the arrow keys: the other image, with the methods picked
+    assert nav["next"].endswith("/camera.html") and nav["prev"].endswith("/camera.html")
+    right, left = nav["keys"]
+    assert right.startswith(nav["next"]) and left.startswith(nav["prev"])
+    kept = parse_qs(urlsplit(right).fragment)["m"][0].split(",")  # the 6 methods shown
+    assert len(kept) == 6 and set(picker["chosen"]) <= set(kept) <= set(methods)
     # a screenshot of the page as a test artefact
     shot = tmp_path / "viewer-chelsea.png"
     browser(chromium, page.as_uri(), f"--screenshot={shot}")

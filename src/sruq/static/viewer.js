@@ -3,7 +3,8 @@
 // file://. The page's facts come in window.SRUQ_PAGE (written by sruq.viewer), the
 // values under the cursor in window.SRUQ_DATA (the page's data.js).
 // index.html?selftest=1 or <image>.html?selftest=1 runs the page's checks and writes
-// their result as JSON into <pre id="selftest"> (read by the browser test).
+// their result as JSON into <pre id="selftest"> (read by the browser test); a page in
+// selftest mode records where the arrow keys would go instead of going there.
 (function () {
   "use strict";
   const PAGE = window.SRUQ_PAGE || {};
@@ -373,7 +374,14 @@
       view.y = Number(params.get("y")) || 0;
     }
 
-    function go(href) { saveHash(); location.href = href + location.search + location.hash; }
+    // another page, keeping the methods, modes and zoom (a selftest only records it)
+    const visits = [];
+    function go(href) {
+      saveHash();
+      const target = href + location.search + location.hash;
+      if (SELFTEST) visits.push(target);
+      else location.href = target;
+    }
 
     document.getElementById("fit").addEventListener("click", () => {
       view.zoom = 1; view.x = 0; view.y = 0; apply(); saveHash(); });
@@ -464,7 +472,10 @@
       result.picker.refused = note.textContent;
       result.shift_badges = [...grid.querySelectorAll(".badge.shift")].map((b) =>
         b.closest("figure").dataset.method);
-      result.nav = { prev: PAGE.prev, next: PAGE.next };
+      for (const key of ["ArrowRight", "ArrowLeft"]) {
+        document.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
+      }
+      result.nav = { prev: PAGE.prev, next: PAGE.next, keys: visits };
       return result;
     }
   }
