@@ -83,6 +83,39 @@ def test_shift_verdict_only_where_the_table_flags_it():
     assert shift_verdict(pd.Series({"shift_flagged": True})) == {"score": None}
 
 
+def test_panel_gives_the_metric_channel_error_and_the_scaled_std(tmp_path):
+    """|error| on the Y channel of an SR image file and, for an uncertainty source, of its
+    float error, with its std times the sigma-scaling factor; a missing SR image is a
+    one-line error naming it."""
+    from sruq.io import write_image, write_npy
+    from sruq.metrics import LUMA_WEIGHTS
+
+    rng = np.random.default_rng(1)
+    hr = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-9, 10, size=hr.shape), 0, 255).astype(np.uint8)
+    write_image(tmp_path / "hr" / "im.png", hr)
+    write_image(tmp_path / "plain" / "im.png", sr)
+    write_image(tmp_path / "source" / "im.png", sr)
+    error = rng.normal(0, 0.02, size=(6, 8, 3)).astype(np.float32)
+    std = rng.random((6, 8, 1)).astype(np.float32) * 0.05
+    write_npy(tmp_path / "unc" / "im" / "error.npy", error)
+    write_npy(tmp_path / "unc" / "im" / "std.npy", std)
+    write_image(tmp_path / "empty" / "other.png", sr)
+    block = Block("set", 2, "bicubic", tmp_path / "hr",
+                  {"plain": tmp_path / "plain", "source": tmp_path / "source",
+                   "gone": tmp_path / "empty"}, table_csv=tmp_path / "unused.csv",
+                  unc_dirs={"source": tmp_path / "unc"}, sigma_scales={"source": 2.5})
+    plain = panel(block, "plain", tmp_path / "hr" / "im.png", "y")
+    expected = ((sr.astype(float) - hr) / 255.0) @ LUMA_WEIGHTS
+    assert np.allclose(plain.error, np.abs(expected)) and plain.std is None
+    assert np.array_equal(plain.negative, expected < 0) and np.array_equal(plain.sr, sr)
+    source = panel(block, "source", tmp_path / "hr" / "im.png", "y")
+    assert np.allclose(source.error, np.abs(error.astype(float) @ LUMA_WEIGHTS))
+    assert np.allclose(source.std, 2.5 * std[:, :, 0])
+    with pytest.raises(FileNotFoundError, match=r"empty/im\.png: SR image of gone is missing"):
+        panel(block, "gone", tmp_path / "hr" / "im.png", "y")
+
+
 # --- the tiny run's viewer ---------------------------------------------------------------
 
 

@@ -251,6 +251,8 @@ def test_report_holds_tables_and_figures(tiny_run):
                  "training_curves.png", "reliability.png", "provenance.json"):
         assert name in html, name
     assert "esrcnn" in html
+    assert "viewer/index.html" in html  # the link to the results viewer, beside the report
+    assert (tiny_run / "results" / "viewer" / "index.html").is_file()
 
 
 @pytest.mark.slow
