@@ -224,8 +224,10 @@ def test_image_page_links_zoom_picks_methods_and_reads_values(tiny_run, chromium
     zoom = result["zoom"]
     assert zoom["panels"] == 4 and zoom["changed"] and zoom["identical"]
     assert zoom["pan_changed"] and zoom["pan_identical"]
-    scales = [float(re.search(r"scale\(([\d.]+)\)", zoom[k])[1]) for k in ("before", "after")]
-    assert scales[1] > scales[0]
+    scales = [float(re.search(r"scale\(([\d.]+)\)", zoom[k])[1])
+              for k in ("before", "after", "pinched")]
+    assert scales[0] < scales[1] < scales[2]  # wheel, then a pinch apart, zoom in
+    assert zoom["pinch_identical"]
     picker = result["picker"]
     assert picker["shown"] == picker["chosen"] == methods[-2:]
     assert picker["most"] == 6 and "at most 6" in picker["refused"]

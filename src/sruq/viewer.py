@@ -41,7 +41,7 @@ from PIL import Image
 
 from sruq.color import rgb_to_y
 from sruq.images import checked_sr, modcrop
-from sruq.io import atomic_dir, list_images, quantize, read_image
+from sruq.io import atomic_dir, list_images, read_image
 from sruq.metrics import metric_plane
 from sruq.table_cells import Cell
 from sruq.tables import columns, comparison_stem, labels
@@ -95,22 +95,24 @@ def scale_codes(values: np.ndarray, scale: HeatmapScale) -> np.ndarray:
     return np.minimum(np.floor(scale.position(values) * LEVELS), LEVELS - 1).astype(np.uint8)
 
 
-def code_values(scale: HeatmapScale) -> list[float]:
-    """The value each code of :func:`scale_codes` stands for: the middle of its step."""
+def _middles(scale: HeatmapScale) -> np.ndarray:
+    """The value in the middle of each code's step of the colour scale."""
     t = (np.arange(LEVELS) + 0.5) / LEVELS
     if scale.norm == "log":
-        values = np.exp(np.log(scale.vmin) + t * (np.log(scale.vmax) - np.log(scale.vmin)))
-    else:
-        values = scale.vmin + t * (scale.vmax - scale.vmin)
-    return [float(f"{v:.4g}") for v in values]
+        return np.exp(np.log(scale.vmin) + t * (np.log(scale.vmax) - np.log(scale.vmin)))
+    return scale.vmin + t * (scale.vmax - scale.vmin)
+
+
+def code_values(scale: HeatmapScale) -> list[float]:
+    """The value each code of :func:`scale_codes` stands for (4 significant digits)."""
+    return [float(f"{v:.4g}") for v in _middles(scale)]
 
 
 def colour_table(scale: HeatmapScale) -> list[list[int]]:
-    """The RGB colour of each code of :func:`scale_codes` (``table[code]`` is what
-    :meth:`HeatmapScale.rgb` gives every value of that code, for a colormap of 256
-    colours as matplotlib's): the colour of the middle of each code's step."""
-    middle = (np.arange(LEVELS) + 0.5) / LEVELS
-    return quantize(scale.colormap()(middle)[:, :3]).tolist()
+    """The RGB colour of each code of :func:`scale_codes`: :meth:`HeatmapScale.rgb` of
+    the middle of its step, which is the colour of every value of that code (for a
+    colormap of 256 colours, as matplotlib's)."""
+    return scale.rgb(_middles(scale)[None, :])[0].tolist()
 
 
 def pack(plane: np.ndarray, delta: bool = False) -> str:

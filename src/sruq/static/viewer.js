@@ -443,11 +443,24 @@
       second.dispatchEvent(new PointerEvent("pointermove", opts(r2.left + 20, r2.top + 35, 1)));
       second.dispatchEvent(new PointerEvent("pointerup", opts(r2.left + 20, r2.top + 35, 0)));
       const panned = transforms();
+      // a pinch on the third panel: two pointers moving apart
+      const third = shown()[2 % shown().length].viewport;
+      const r3 = third.getBoundingClientRect();
+      const mid = { x: r3.left + r3.width / 2, y: r3.top + r3.height / 2 };
+      const touch = (id, dx, buttons) => ({ pointerId: id, clientX: mid.x + dx, clientY: mid.y,
+                                            buttons, bubbles: true, pointerType: "touch" });
+      third.dispatchEvent(new PointerEvent("pointerdown", touch(11, -20, 1)));
+      third.dispatchEvent(new PointerEvent("pointerdown", touch(12, 20, 1)));
+      third.dispatchEvent(new PointerEvent("pointermove", touch(12, 60, 1)));
+      third.dispatchEvent(new PointerEvent("pointerup", touch(12, 60, 0)));
+      third.dispatchEvent(new PointerEvent("pointerup", touch(11, -20, 0)));
+      const pinched = transforms();
       const same = (list) => list.length > 1 && list.every((t) => t === list[0]);
       result.zoom = { panels: before.length, before: before[0], after: zoomed[0],
                       changed: zoomed[0] !== before[0], identical: same(zoomed),
                       panned: panned[0], pan_changed: panned[0] !== zoomed[0],
-                      pan_identical: same(panned) };
+                      pan_identical: same(panned), pinched: pinched[0],
+                      pinch_identical: same(pinched) };
       // the value readout under the pointer: every panel at the same pixel
       first.dispatchEvent(new PointerEvent("pointermove", { pointerId: 8, clientX: cx,
                                                             clientY: cy, bubbles: true }));
