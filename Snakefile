@@ -37,3 +37,4 @@ rule all:
     input:
         TABLES,
         FIGURES,
+        rules.viewer.output,

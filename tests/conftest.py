@@ -27,6 +27,18 @@ def mirror() -> Path:
     return found
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One real run of config/test-tiny.yaml, shared by every test module that needs a
+    finished run: baselines, two trained networks (one with MC dropout), sparse coding,
+    FD, an edge, an x8 and a TTA variant, a deep ensemble, the results viewer."""
+    from workflow_runner import load_config, run_workflow
+
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_workflow(workdir, load_config("test-tiny.yaml"))
+    return workdir
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny tensors gain nothing from a thread pool, which only waits on a busy machine:

@@ -44,15 +44,6 @@ def test_bicubic_reproduces_published_set5_set14(mirror, tmp_path):
     assert "| bicubic |" in (tmp_path / "results" / "tables" / "summary.md").read_text()
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One real run of config/test-tiny.yaml: baselines, two trained networks (one with
-    MC dropout), sparse coding, FD, an edge, an x8 and a TTA variant, a deep ensemble."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    run_workflow(workdir, load_config("test-tiny.yaml"))
-    return workdir
-
-
 @pytest.mark.slow
 def test_tiny_workflow_tables_list_every_method(tiny_run):
     config = load_config("test-tiny.yaml")
@@ -267,6 +258,8 @@ def test_report_holds_tables_and_figures(tiny_run):
                  "training_curves.png", "reliability.png", "provenance.json"):
         assert name in html, name
     assert "esrcnn" in html
+    assert "viewer/index.html" in html  # the link to the results viewer, beside the report
+    assert (tiny_run / "results" / "viewer" / "index.html").is_file()
 
 
 @pytest.mark.slow

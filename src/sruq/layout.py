@@ -58,6 +58,8 @@ FIGURE = f"results/figures/{BLOCK}/{{figure}}.png"
 TRAINING_CURVES = "results/figures/training_curves.png"
 SHIFT_TABLE = f"{TABLES}/shift.csv"
 SHIFT_FIGURE = "results/figures/shift.png"
+VIEWER = "results/viewer"
+"""The results viewer: a static site, ``index.html`` and one page per test image."""
 
 LOGS: dict[str, str] = {
     "download": "results/logs/download/{dataset}.log",
@@ -84,6 +86,7 @@ LOGS: dict[str, str] = {
     "uncertainty_figures": f"results/logs/uncertainty_figures/{BLOCK}.log",
     "training_figure": "results/logs/figures/training_curves.log",
     "shift_figure": "results/logs/figures/shift.log",
+    "viewer": "results/logs/viewer.log",
 }
 """The log file of every rule, by rule name."""
 

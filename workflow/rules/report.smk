@@ -107,3 +107,52 @@ rule shift_figure:
         "../../envs/report.yaml"
     script:
         "../scripts/shift_figure.py"
+
+
+# every dataset x scale x degradation: its HR, SR and uncertainty folders and the sources'
+# sigma-scaling files, for the results viewer
+VIEWER_BLOCKS = [
+    {
+        "dataset": dataset,
+        "scale": scale,
+        "degradation": degradation,
+        "hr": fill(layout.HR, dataset=dataset),
+        "sr": {
+            m: fill(layout.SR, dataset=dataset, degradation=degradation, scale=scale, method=m)
+            for m in results_at(degradation, scale)
+        },
+        "uncertainty": {
+            m: fill(layout.UNCERTAINTY, dataset=dataset, degradation=degradation, scale=scale,
+                    method=m)
+            for m in results_at(degradation, scale, UNCERTAIN_METHODS)
+        },
+        "calibration": {
+            m: calibration_for(degradation, scale, m)
+            for m in results_at(degradation, scale, UNCERTAIN_METHODS)
+        },
+    }
+    for dataset, degradation, scale in itertools.product(*COMBOS.values())
+]
+
+
+rule viewer:
+    input:
+        tables=TABLES,
+        per_image=PER_IMAGE_TABLE,
+        hr=list(dict.fromkeys(b["hr"] for b in VIEWER_BLOCKS)),
+        sr=[d for b in VIEWER_BLOCKS for d in b["sr"].values()],
+        uncertainty=[d for b in VIEWER_BLOCKS for d in b["uncertainty"].values()],
+        calibration=list(dict.fromkeys(f for b in VIEWER_BLOCKS for f in b["calibration"].values())),
+    output:
+        directory(layout.VIEWER),
+    log:
+        layout.LOGS["viewer"],
+    params:
+        blocks=VIEWER_BLOCKS,
+        mc=config["mc"],
+        channel=METRICS_CFG["channel"],
+        reference=METRICS_CFG["bootstrap_reference"],
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/viewer.py"

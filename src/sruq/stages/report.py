@@ -1,5 +1,5 @@
-"""Report stage (``workflow/rules/report.smk``): the figures of a run (matplotlib and
-pandas, no torch)."""
+"""Report stage (``workflow/rules/report.smk``): the figures of a run and its results
+viewer (matplotlib, pandas and Pillow, no torch)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sruq import layout
+from sruq.bootstrap import DEFAULT_REFERENCE
 from sruq.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
 from sruq.io import list_images, save_figure
 from sruq.layout import split_result
@@ -29,6 +30,7 @@ from sruq.uncertainty.quality import (
     uce,
 )
 from sruq.uncertainty.settings import MCSettings
+from sruq.viewer import Block, site_size, write_site
 
 
 def _figure_image(hr_dir: Path, dataset: str, image: str | None) -> Path:
@@ -152,3 +154,34 @@ def training_curves_figure(log_files: Sequence[Path], out_stem: Path) -> list[Pa
 def shift_figure(shift_csv: Path, out: Path) -> list[Path]:
     """The degradation-shift figure of a run from its shift table (PNG + PDF)."""
     return plot_shift(pd.read_csv(shift_csv), out)
+
+
+def results_viewer(
+    blocks: Sequence[Mapping[str, Any]], per_image_csv: Path, tables_dir: Path, out_dir: Path,
+    *, mc: Mapping[str, Any], channel: str = "y", reference: str | None = None,
+) -> Path:
+    """The results viewer of a run (:mod:`sruq.viewer`) in ``out_dir``; returns its
+    ``index.html``.
+
+    ``blocks``: one mapping per dataset x scale x degradation with ``dataset``, ``scale``,
+    ``degradation``, ``hr`` (the HR folder), ``sr`` (result name -> SR folder, in table
+    order), ``uncertainty`` (source -> uncertainty folder) and ``calibration`` (source ->
+    calibration file); the heatmaps show the std times that file's factor unless
+    ``mc.sigma_scaled`` is false, on the run's one colour scale (``mc``); the tables'
+    ΔPSNR column is to ``reference`` (default bicubic), as in ``results/tables``."""
+    settings = MCSettings.from_config(mc)
+    shaped = []
+    for b in blocks:
+        factors = ({m: read_sigma_scale(path) for m, path in b.get("calibration", {}).items()}
+                   if settings.sigma_scaled else {})
+        shaped.append(Block(
+            dataset=b["dataset"], scale=int(b["scale"]), degradation=b["degradation"],
+            hr_dir=Path(b["hr"]), sr_dirs={m: Path(d) for m, d in b["sr"].items()},
+            table_csv=Path(tables_dir) / f"{layout.fill(layout.BLOCK, **b)}.csv",
+            unc_dirs={m: Path(d) for m, d in b.get("uncertainty", {}).items()},
+            sigma_scales=factors))
+    index = write_site(shaped, Path(per_image_csv), Path(out_dir), scale=settings.heatmap,
+                       channel=channel, reference=reference or DEFAULT_REFERENCE)
+    print(f"{index}: {sum(len(list_images(b.hr_dir)) for b in shaped)} image pages, "
+          f"{site_size(Path(out_dir)) / 1e6:.1f} MB")
+    return index

@@ -1,0 +1,17 @@
+"""The results viewer of a run: a static site of every method's images side by side."""
+
+from pathlib import Path
+
+from sruq.stages.report import results_viewer
+from sruq.workflow import log_to
+
+with log_to(snakemake.log[0]):
+    results_viewer(
+        snakemake.params.blocks,
+        Path(snakemake.input.per_image),
+        Path(snakemake.input.per_image).parent,
+        Path(snakemake.output[0]),
+        mc=snakemake.params.mc,
+        channel=snakemake.params.channel,
+        reference=snakemake.params.reference,
+    )
