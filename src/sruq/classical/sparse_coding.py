@@ -40,8 +40,6 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import convolve1d
-from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
-from sklearn.exceptions import ConvergenceWarning
 
 from sruq.classical.filters import filter2d, gaussian_kernel
 from sruq.imresize import imresize
@@ -165,6 +163,11 @@ def learn_dictionaries(
             f"only {len(high)} textured training patches for n_atoms={n_atoms}: "
             "give more images or n_patches"
         )
+    # scikit-learn is imported where it is used: every inference job imports the model
+    # registry, which registers this class, and would otherwise pay for it at start-up
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+    from sklearn.exceptions import ConvergenceWarning
+
     joint = np.hstack(
         [_unit_rows(high) / np.sqrt(high.shape[1]), _unit_rows(low) / np.sqrt(low.shape[1])]
     )
@@ -319,6 +322,9 @@ class SparseCodingSR(SRModel):
 
     def _code(self, feats: np.ndarray) -> np.ndarray:
         """Lasso codes of unit-norm feature rows over ``D_l``."""
+        from sklearn.decomposition import sparse_encode  # see learn_dictionaries
+        from sklearn.exceptions import ConvergenceWarning
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return sparse_encode(

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from sruq.channels import Box
@@ -194,6 +193,8 @@ def shift_score(
     ``fit_out`` (JSON), and write every score of every image of the ``rows`` (dicts of
     ``dataset``, ``degradation``, ``method`` and the ``lr`` folder) to ``scores_out``: one
     per-image metrics row per method, with the primary ``score``'s value and flag."""
+    import pandas as pd  # only this step of the stage writes a table
+
     if threads:
         torch.set_num_threads(threads)
     dev = pick_device(device)
