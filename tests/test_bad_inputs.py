@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -44,10 +45,13 @@ def photo(tmp_path) -> Path:
 
 
 @pytest.fixture
-def out(tmp_path) -> Path:
-    """An --out folder with an earlier user file in it."""
+def out(weights, tmp_path) -> Path:
+    """An --out folder holding an earlier sruq output set and a file of the user's."""
     folder = tmp_path / "out"
-    folder.mkdir()
+    earlier = tmp_path / "earlier.png"
+    Image.fromarray(np.full((24, 24, 3), 90, np.uint8)).save(earlier)
+    assert cli.main(["upscale", str(earlier), "--weights", str(weights), "--samples", "2",
+                     "--out", str(folder), "--quiet"]) == 0
     (folder / "notes.txt").write_text("mine")
     return folder
 
@@ -75,8 +79,10 @@ def no_leftovers(parent: Path) -> None:
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--samples", "0"], "--samples: samples must be a positive integer"),
+    (["--samples", "0"], "--samples: samples must be an integer of at least 2"),
+    (["--samples", "1"], "--samples: samples must be an integer of at least 2"),
     (["--samples", "-1"], "--samples"),
+    (["--device", "banana"], "--device 'banana' is not a device here (devices: auto, cpu"),
     (["--cmap", "nosuchmap"], "--cmap: cmap must be a matplotlib colormap name"),
     (["--vmin", "1", "--vmax", "0"], "--vmax: vmax must exceed vmin"),
     (["--vmin", "0"], "--vmin: a log scale needs vmin > 0"),
@@ -163,19 +169,66 @@ def test_malicious_pickles_are_refused(photo, tmp_path, out, form, capsys):
     assert "pwned" not in err
 
 
-def test_reused_out_replaces_earlier_outputs_and_keeps_user_files(weights, tmp_path, out):
+def test_reused_out_replaces_earlier_outputs_and_keeps_user_files(weights, tmp_path):
     big = tmp_path / "big.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 80, 3), np.uint8)).save(big)
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
+    out = tmp_path / "out"
     common = ["--weights", str(weights), "--samples", "2", "--out", str(out), "--quiet"]
     assert cli.main(["upscale", str(big), *common]) == 0
     assert (out / "details" / "least_certain").is_dir()
+    (out / "notes.txt").write_text("mine")  # the user's files, added after the first call
+    (out / "details" / "trip-2019").mkdir()
+    (out / "details" / "trip-2019" / "notes.txt").write_text("also mine")
     assert cli.main(["upscale", str(small), *common]) == 0  # too small for any detail patch
-    assert not (out / "details").exists()  # the earlier set's details are gone
-    assert (out / "notes.txt").read_text() == "mine"  # a file sruq did not write stays
+    assert not (out / "details" / "least_certain").exists()  # the earlier set's details go
+    assert (out / "notes.txt").read_text() == "mine"  # files sruq did not write stay
+    assert (out / "details" / "trip-2019" / "notes.txt").read_text() == "also mine"
     assert np.asarray(Image.open(out / "lr_input.png")).shape[:2] == (20, 20)
     no_leftovers(out.parent)
+
+
+def test_out_with_the_users_own_files_is_refused_and_left_byte_for_byte(weights, photo,
+                                                                         tmp_path, capsys):
+    """The data loss of the issue: --out pointing at a folder of the user's own files."""
+    userdir = tmp_path / "userdir"
+    (userdir / "details" / "trip-2019").mkdir(parents=True)
+    (userdir / "heatmap.png").write_bytes(b"my own heatmap")
+    (userdir / "details" / "trip-2019" / "notes.txt").write_text("my notes")
+    shutil.copy(photo, userdir / "photo.png")
+    before = snapshot(userdir)
+    fails([str(userdir / "photo.png"), "--weights", str(weights), "--out", str(userdir)],
+          f"--out {userdir}: a non-empty folder sruq did not write", capsys)
+    assert snapshot(userdir) == before
+    # a folder sruq did write, where the user then put a file on one of sruq's new names
+    out = tmp_path / "out"
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
+    assert cli.main(["upscale", str(small), "--weights", str(weights), "--samples", "2",
+                     "--out", str(out), "--quiet"]) == 0
+    (out / "details" / "most_certain").mkdir(parents=True)
+    (out / "details" / "most_certain" / "heatmap_1.png").write_bytes(b"mine too")
+    before = snapshot(out)
+    fails([str(photo), "--weights", str(weights), "--samples", "2", "--out", str(out)],
+          "a file sruq did not write is in the way", capsys)
+    assert snapshot(out) == before
+    no_leftovers(tmp_path)
+
+
+def test_output_folders_follow_the_umask(weights, photo, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "new" / "out"
+        assert cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
+                         "--out", str(out), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    for folder in (out, out / "details", tmp_path / "new"):
+        assert folder.stat().st_mode & 0o777 == 0o755, folder
+    assert (out / "heatmap.png").stat().st_mode & 0o777 == 0o644
 
 
 def test_interrupt_while_writing_leaves_out_as_it_was(weights, photo, out, monkeypatch,

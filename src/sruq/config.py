@@ -249,7 +249,9 @@ def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
     try:
         return MCSettings.from_config(values).to_config()
     except ValueError as err:
-        raise ConfigError(f"config key 'mc': {err}") from None
+        field = str(err).split()[0]
+        key = f"mc.{field}" if field in MCSettings.__dataclass_fields__ else "mc"
+        raise ConfigError(f"config key '{key}': {err}") from None
 
 
 OUTSIDE_PLACEHOLDERS = ("dataset", "scale", "degradation")

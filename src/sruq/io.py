@@ -140,6 +140,8 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+UMASK = _UMASK
+"""The process's umask, read once: what temporary files and folders get before renaming."""
 
 
 @contextlib.contextmanager
