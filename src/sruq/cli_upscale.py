@@ -198,10 +198,11 @@ def settings_of(args: argparse.Namespace) -> Any:
     option_of = {"samples": "--samples", "mode": "--mode", "vmin": "--vmin", "vmax": "--vmax",
                  "cmap": "--cmap", "style": "--style", "norm": "--norm",
                  "details": "--details", "tta_noise": "--tta-noise",
-                 "mcbn_batch": "--mcbn-batch"}
+                 "mcbn_batch": "--mcbn-batch", "tile": "--tile", "overlap": "--overlap"}
     try:
         return MCSettings(samples=DEFAULT_SAMPLES if args.samples is None else args.samples,
-                          mode=args.mode, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap,
+                          mode=args.mode, tile=args.tile, overlap=args.overlap,
+                          vmin=args.vmin, vmax=args.vmax, cmap=args.cmap,
                           style=args.style, norm=args.norm, details=args.details,
                           tta_noise=args.tta_noise, mcbn_batch=args.mcbn_batch)
     except ValueError as err:
@@ -282,7 +283,7 @@ def _batch(images: list[Path], others: list[Path], out: Path, source: Any, setti
             rows.append(row)
             bar.update()
     write_summary(out, rows)
-    if others and not args.quiet:
+    if others:
         print(f"sruq: skipped {len(others)} entries that are not image files: "
               + ", ".join(p.name for p in others), file=sys.stderr)
     if failed:
@@ -327,6 +328,11 @@ def add_parser(commands: Any) -> None:
     up.add_argument("--mode", choices=("tiled", "patch", "whole"), default="tiled",
                     help="tiled: any size, blended tiles (default); patch: the ESRCNN seed's "
                          "64x64 patches of the centre crop; whole: one pass")
+    up.add_argument("--tile", type=int, default=defaults.tile, metavar="PX",
+                    help=f"--mode tiled: tile size in LR pixels (default {defaults.tile}; "
+                         "the workflow's mc.tile)")
+    up.add_argument("--overlap", type=int, default=defaults.overlap, metavar="PX",
+                    help=f"--mode tiled: tile overlap (default {defaults.overlap}; mc.overlap)")
     up.add_argument("--out", type=Path, metavar="DIR",
                     help="output folder (default sruq-out/<image name>, or sruq-out for "
                          "folders and several images)")
