@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from workflow_runner import REPO, load_config, run_workflow
 from sruq import cli
 from sruq.checkpoint import save_weights
 from sruq.models import build_model
+from sruq.patchset import write_patch_set
 
 
 @pytest.fixture(scope="module")
@@ -345,3 +347,118 @@ def test_bad_model_kwargs_name_the_key(tmp_path, kwargs, message):
     config = load_config("test-tiny.yaml")
     config["models"]["esrcnn"]["kwargs"] = kwargs
     dry_run_fails(tmp_path, config, message)
+
+
+# --- the bad inputs a new user tried (issue: a user's day with sruq) ----------------------
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_one_line_without_a_traceback_file(weights, photo, out,
+                                                                      tmp_path, capsys):
+    before = snapshot(out)
+    tmpdir = Path(tempfile.gettempdir())
+    traces = set(tmpdir.glob("sruq-traceback-*"))
+    for device in ("cuda", "cuda:1"):
+        err = fails([str(photo), "--weights", str(weights), "--out", str(out), "--device",
+                     device], f"--device {device!r} is not a device here (devices: auto, cpu",
+                    capsys)
+        assert "unexpected" not in err
+    assert set(tmpdir.glob("sruq-traceback-*")) == traces
+    assert snapshot(out) == before
+
+
+def _payload(**changes) -> dict:
+    model = build_model("espcn", 2, n1=16, n2=8)
+    payload = {"format": "sruq-weights-1", "arch": "espcn", "kwargs": dict(model.init_kwargs),
+               "scale": 2, "state_dict": model.state_dict(), "iteration": 0,
+               "valid_psnr": None}
+    payload["kwargs"].update(changes.pop("kwargs", {}))
+    payload.update(changes)
+    return payload
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (_payload(kwargs={"n1": 32}), "weights do not fit model 'espcn': tensor "),
+    (_payload(scale=4), "the stored scale x4 disagrees with its kwargs' scale x2"),
+])
+def test_weights_that_do_not_fit_say_which_tensor_in_one_line(photo, out, tmp_path, payload,
+                                                               message, capsys):
+    path = tmp_path / "misfit.pt"
+    torch.save(payload, path)
+    err = fails([str(photo), "--weights", str(path), "--out", str(out)], message, capsys)
+    if "tensor" in message:
+        assert "has shape (16, 3, 5, 5) in the file, the model's is (32, 3, 5, 5)" in err, err
+    assert "size mismatch" not in err and "Error(s)" not in err
+
+
+@pytest.mark.parametrize(("protocol", "loads"), [(3, True), (4, False)])
+def test_old_pickle_protocols_print_no_library_warning(photo, tmp_path, protocol, loads):
+    path = tmp_path / "old.pt"
+    torch.save(_payload(), path, pickle_protocol=protocol, _use_new_zipfile_serialization=False)
+    result = subprocess.run([sys.executable, "-m", "sruq.cli", "upscale", str(photo),
+                             "--weights", str(path), "--out", str(tmp_path / "o"), "--quiet"],
+                            capture_output=True, text=True)
+    assert "Warning" not in result.stderr and "warn" not in result.stderr, result.stderr
+    if loads:
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+    else:
+        assert result.returncode == 2
+        assert result.stderr.strip().count("\n") == 0 and "not a sruq weight file" in result.stderr
+
+
+def test_evaluate_a_folder_against_itself_is_refused(tmp_path, capsys):
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "a.png")
+    assert cli.main(["evaluate", str(folder), str(tmp_path / "." / "hr"), "--scale", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "SR_DIR and HR_DIR are the same folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hr"]
+
+
+def test_a_killed_trainings_temp_files_are_removed_by_the_rerun(tmp_path):
+    from sruq.stages.train import train
+
+    rng = np.random.default_rng(0)
+    patches = tmp_path / "patches"
+    write_patch_set(patches, rng.integers(0, 256, (8, 3, 8, 8), dtype=np.uint8),
+                    rng.integers(0, 256, (8, 3, 16, 16), dtype=np.uint8),
+                    {"model": "espcn", "scale": 2, "seed": 0, "channels": 3})
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    stale = [model_dir / ".curve.k2x_0q9a.png", model_dir / ".weights.abcdefgh.pt"]
+    for path in stale:
+        path.write_bytes(b"")  # what SIGKILL leaves mid-write
+    (model_dir / "notes.curve.png").write_text("not a temp name")
+    spec = {"arch": "espcn", "kwargs": {"n1": 8, "n2": 4},
+            "train": {"iterations": 2, "batch_size": 4, "valid_every": 2,
+                      "checkpoint_every": 2, "log_every": 1}}
+    train("espcn", spec, 2, patches, [], model_dir, seed=0, device="cpu", threads=1)
+    assert not any(path.exists() for path in stale)
+    assert (model_dir / "weights.pt").is_file() and (model_dir / "notes.curve.png").exists()
+    assert not [p for p in model_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_lapsrn_at_x3_and_cuda_fail_the_dry_run_naming_the_key(tmp_path):
+    config = load_config("test-tiny.yaml")
+    config["scales"] = [2, 3]
+    config["models"]["lap"] = {"arch": "lapsrn", "scales": [3]}
+    dry_run_fails(tmp_path / "a", config, "config key 'models.lap.scales.0': lapsrn cannot "
+                                          "run at x3")
+    del config["models"]["lap"]["scales"]
+    dry_run_fails(tmp_path / "b", config, "config key 'models.lap': lapsrn cannot run at x3")
+    if not torch.cuda.is_available():
+        config = load_config("test-tiny.yaml")
+        config["device"] = "cuda"
+        dry_run_fails(tmp_path / "c", config, "config key 'device': 'cuda' is not a device "
+                                              "here (devices: auto, cpu")
+
+
+def test_scales_from_the_command_line_are_integers(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text((REPO / "config" / "test-tiny.yaml").read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--directory", str(tmp_path), "--cores", "1", "-n", "--configfile", str(config),
+         "--config", "scales=[2]"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "results/models/tiny-train/bicubic/x2/esrcnn" in result.stdout + result.stderr

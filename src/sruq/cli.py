@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         print(failed.out)
         return 1
     except KeyboardInterrupt:
-        print(f"sruq: interrupted; {untouched} was left as it was", file=sys.stderr)
+        print(f"sruq: interrupted; nothing half-written in {untouched} (an image in progress "
+              "was not written)" if args.command == "upscale" else
+              f"sruq: interrupted; {untouched} was left as it was", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - reported in one line, traceback to a file
         if args.debug:
