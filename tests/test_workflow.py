@@ -236,7 +236,7 @@ KEEP_TRAINING = {  # edits that must not re-cut patches or retrain
     "metrics": _edit("metrics", {"coverage": 0.8}),
     "heatmap style": _edit("mc.cmap", "viridis"),
     "train_degradations as the default": _edit("models.esrcnn.train_degradations",
-                                               ["bicubic"]),
+                                               ["bicubic"]),  # espcn, its partner: none
     "device": _edit("device", "cpu"),
 }
 RETRAIN = {  # edits that must: (rule, jobs)

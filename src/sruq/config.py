@@ -216,7 +216,8 @@ def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
         if len(set(channels.values())) > 1:
             raise ConfigError(f"config key 'ensembles.{name}': members take different input "
                               f"channels ({channels})")
-        trained = {m: configured[m].get("train_degradations") for m in members}
+        default = list(config.get("degradations", []))  # no train_degradations: each of these
+        trained = {m: configured[m].get("train_degradations") or default for m in members}
         if len({str(t) for t in trained.values()}) > 1:
             raise ConfigError(f"config key 'ensembles.{name}': members are trained on "
                               f"different degradations ({trained})")
