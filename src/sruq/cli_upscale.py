@@ -81,7 +81,7 @@ def request_of(args: argparse.Namespace, source: Any, settings: Any) -> dict[str
 
 
 def process_image(path: Path, out: Path, source: Any, settings: Any,
-                  request: dict[str, Any], overwrite: bool, device: Any) -> ImageResult:
+                  request: dict[str, Any], overwrite: bool) -> ImageResult:
     """Super-resolve one image into its output folder ``out`` (all or nothing), or skip it
     when ``out`` holds the complete set of the same image and request.  Raises
     ``ValueError``/``OSError`` (one line) for a bad image or folder."""
@@ -251,15 +251,15 @@ def upscale(args: argparse.Namespace) -> Path:
     request = request_of(args, source, settings)
     if single:
         try:
-            process_image(images[0], out, source, settings, request, True, device)
+            process_image(images[0], out, source, settings, request, True)
         except (ValueError, OSError) as err:
             raise CLIError(f"{getattr(err, 'strerror', None) or err}") from None
         return out
-    return _batch(images, others, out, source, settings, request, args, device)
+    return _batch(images, others, out, source, settings, request, args)
 
 
 def _batch(images: list[Path], others: list[Path], out: Path, source: Any, settings: Any,
-           request: dict[str, Any], args: argparse.Namespace, device: Any) -> Path:
+           request: dict[str, Any], args: argparse.Namespace) -> Path:
     import sys
 
     from sruq.manifest import make_folder
@@ -273,7 +273,7 @@ def _batch(images: list[Path], others: list[Path], out: Path, source: Any, setti
             bar.set_postfix_str(path.name)
             try:
                 row = process_image(path, out / path.stem, source, settings, request,
-                                    args.overwrite, device)
+                                    args.overwrite)
             except Exception as err:  # noqa: BLE001 - a bad image does not stop the batch
                 if args.debug:
                     raise
