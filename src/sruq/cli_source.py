@@ -199,8 +199,9 @@ def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> Sour
     if args.samples is not None and source not in SAMPLED:
         runs = {"x8": "8 fixed transforms", "ensemble": "one pass per member"}.get(
             source or "", "once (no dropout)")
-        raise CLIError(f"--samples: {what} runs {runs} with --source {source or 'none'}; "
-                       f"--samples applies to --source {', '.join(SAMPLED)}")
+        how = f"with --source {source}" if source else "without a --source"
+        raise CLIError(f"--samples: {what} runs {runs} {how}; --samples applies to "
+                       f"--source {', '.join(SAMPLED)}")
     base = names[0] if names else Path(str(what)).parent.name or "model"
     label = base if source in (None, "mc", "ensemble") else f"{base}+{source}"
     if source in (None, "mc"):
