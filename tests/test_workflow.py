@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -144,10 +146,13 @@ def readme_examples(command: str) -> list[str]:
             for line in text.splitlines() if line.startswith(f".venv/bin/sruq {command} ")]
 
 
-def run_sruq(line: str, cwd, *extra: str) -> subprocess.CompletedProcess[str]:
-    """A ``.venv/bin/sruq ...`` line, run with this Python in ``cwd``."""
+def run_sruq(line: str, cwd, *extra: str,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """A ``.venv/bin/sruq ...`` line, run with this Python in ``cwd`` (``env``: variables
+    to set)."""
     return subprocess.run([sys.executable, "-m", "sruq.cli", *shlex.split(line)[1:], *extra],
-                          cwd=cwd, capture_output=True, text=True)
+                          cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.mark.slow
@@ -155,12 +160,105 @@ def test_readme_upscale_examples_run_after_the_workflow(tiny_run):
     """Every README example, right after a run (the tiny config's names for the default's
     data sets), exits 0 and writes the seed's output set."""
     examples = readme_examples("upscale")
-    assert len(examples) >= 3
+    assert len(examples) >= 6
+    assert any("/lr/ " in line for line in examples)  # a folder
+    assert any("--source x8" in line for line in examples)
     for line in examples:
         result = run_sruq(line, tiny_run, "--quiet")
         assert result.returncode == 0, (line, result.stderr)
         out = tiny_run / result.stdout.strip()
-        assert (out / "heatmap.png").is_file() and (out / "mc_mean.png").is_file(), line
+        sets = [out / row["image"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                for row in csv.DictReader(open(out / "summary.csv"))] \
+            if (out / "summary.csv").is_file() else [out]
+        assert len(sets) == (2 if "/lr/ " in line else 1), line
+        for folder in sets:
+            assert (folder / "heatmap.png").is_file() and (folder / "mc_mean.png").is_file(), line
+
+
+SOURCE_LINES = {  # sruq upscale options -> the workflow's uncertainty folder of that source
+    "--model esrcnn --samples 4": "esrcnn",
+    "--model esrcnn+x8": "esrcnn+x8",
+    "--model esrcnn --source tta --samples 4": "esrcnn+tta",
+    "--model esrcnn --model espcn": "tiny-ensemble",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", SOURCE_LINES)
+def test_each_source_gives_the_workflow_files(tiny_run, tmp_path, options):
+    """``sruq upscale --source`` on the test images of the tiny run, with the run's mc
+    settings and seed: the workflow's mean, std and (for one model: its sigma-scaled)
+    heatmap, byte for byte."""
+    lr = "results/data/tiny-test/bicubic/x2/lr"
+    out = tmp_path / "out"
+    # one thread, as Snakemake runs a job (OMP_NUM_THREADS=1): another thread count sums
+    # a convolution in another order, a last-bit difference that can flip an 8-bit pixel
+    result = run_sruq(f"sruq upscale {lr}/chelsea.png {lr}/camera.png {options} --seed 0 "
+                      f"--tile 64 --overlap 16 --details 2 --out {out} --quiet", tiny_run,
+                      env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    workflow = tiny_run / "results" / "uncertainty" / "tiny-test" / "bicubic" / "x2"
+    for image in ("chelsea", "camera"):
+        ours, theirs = out / image, workflow / SOURCE_LINES[options] / image
+        assert (ours / "mc_mean.png").read_bytes() == (theirs / "mc_mean.png").read_bytes()
+        assert np.array_equal(np.load(ours / "std.npy"), np.load(theirs / "std.npy"))
+        if "espcn" not in options:  # an ensemble's factor is not looked up: members by name
+            assert (ours / "heatmap.png").read_bytes() == (theirs / "heatmap.png").read_bytes()
+
+
+def _planned(tiny_run, config) -> dict[str, int]:
+    """The jobs a dry run of ``config`` plans on the finished tiny run, by rule."""
+    result = run_workflow(tiny_run, config, "--dry-run", "--quiet", "rules")
+    table = (result.stdout + result.stderr).split("Job stats:")[-1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def _edit(path: str, value):
+    def apply(config):
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value(node.get(last)) if callable(value) else value
+        return config
+    return apply
+
+
+KEEP_TRAINING = {  # edits that must not re-cut patches or retrain
+    "test set": _edit("datasets.tiny-test.images", ["chelsea", "camera", "coffee"]),
+    "tested on": lambda c: _edit("degradations", ["bicubic", "noisy"])(
+        _edit("models.espcn.train_degradations", ["bicubic"])(
+            _edit("models.esrcnn.train_degradations", ["bicubic"])(c))),
+    "variants": _edit("variants", ["bicubic+edge-post", "esrcnn+x8"]),
+    "mc": _edit("mc.samples", 6),
+    "metrics": _edit("metrics", {"coverage": 0.8}),
+    "heatmap style": _edit("mc.cmap", "viridis"),
+    "train_degradations as the default": _edit("models.esrcnn.train_degradations",
+                                               ["bicubic"]),  # espcn, its partner: none
+    "device": _edit("device", "cpu"),
+}
+RETRAIN = {  # edits that must: (rule, jobs)
+    "arch": (_edit("models.espcn.arch", "srcnn"), {"train": 1}),
+    "kwargs": (_edit("models.esrcnn.kwargs.dropout", 0.2), {"train": 1}),
+    "lr": (_edit("models.esrcnn.train.lr", 0.002), {"train": 1}),
+    "patch size": (_edit("models.esrcnn.patches.lr_size", 12), {"patches": 1, "train": 1}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit", KEEP_TRAINING)
+def test_config_edits_that_do_not_retrain(tiny_run, edit):
+    planned = _planned(tiny_run, KEEP_TRAINING[edit](load_config("test-tiny.yaml")))
+    assert not {"patches", "train"} & set(planned), planned
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit", RETRAIN)
+def test_config_edits_that_retrain(tiny_run, edit):
+    change, expected = RETRAIN[edit]
+    planned = _planned(tiny_run, change(load_config("test-tiny.yaml")))
+    assert {rule: planned.get(rule, 0) for rule in ("patches", "train")} == {
+        "patches": 0, "train": 0, **expected}, planned
 
 
 @pytest.mark.slow

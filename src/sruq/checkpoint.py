@@ -12,6 +12,7 @@ A weight file is a plain dict saved with :func:`torch.save` that loads with
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,9 @@ def read_weights(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"{path}: no such weight file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the line below says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - any unpickling failure means: not ours
         # torch's own message may advise weights_only=False, which would run code from an
         # untrusted file: say what the file is not instead
@@ -65,6 +68,12 @@ def read_weights(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: sruq weight file lacks {missing[0]!r}")
     if not isinstance(payload["state_dict"], dict):
         raise ValueError(f"{path}: sruq weight file has no state dict")
+    kwargs = payload["kwargs"]
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{path}: sruq weight file's 'kwargs' is not a mapping")
+    if "scale" in kwargs and kwargs["scale"] != payload["scale"]:
+        raise ValueError(f"{path}: the stored scale x{payload['scale']} disagrees with its "
+                         f"kwargs' scale x{kwargs['scale']} (a damaged or hand-edited file)")
     for key, value in payload["state_dict"].items():
         if isinstance(value, torch.Tensor) and value.is_floating_point() \
                 and not bool(torch.isfinite(value).all()):
@@ -75,9 +84,31 @@ def read_weights(path: str | Path) -> dict[str, Any]:
 def load_trained(path: str | Path, device: str | torch.device = "cpu") -> SRModel:
     """Rebuild the network of a weight file and load its weights; eval mode, on ``device``."""
     payload = read_weights(path)
+    kwargs = {"scale": payload["scale"], **payload["kwargs"]}
     try:
-        model = build_model(payload["arch"], **payload["kwargs"])
-        model.load_state_dict(payload["state_dict"])
-    except (ValueError, RuntimeError, TypeError) as err:
-        raise ValueError(f"{path}: weights do not fit model {payload['arch']!r} ({err})") from None
+        model = build_model(payload["arch"], **kwargs)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: cannot build model {payload['arch']!r} ({err})") from None
+    misfit = state_dict_misfit(model.state_dict(), payload["state_dict"])
+    if misfit:
+        raise ValueError(f"{path}: weights do not fit model {payload['arch']!r}: {misfit}")
+    model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()
+
+
+def state_dict_misfit(expected: dict[str, Any], given: dict[str, Any]) -> str | None:
+    """The first way ``given`` does not fit a model whose state dict is ``expected``, in
+    one phrase (a mismatching tensor and both shapes, a missing or unexpected tensor);
+    ``None`` when it fits."""
+    for key, value in expected.items():
+        if key not in given:
+            return f"tensor {key!r} is missing from the file"
+        other = given[key]
+        shape = tuple(getattr(other, "shape", ()))
+        if not isinstance(other, torch.Tensor) or shape != tuple(value.shape):
+            return (f"tensor {key!r} has shape {shape} in the file, the model's is "
+                    f"{tuple(value.shape)}")
+    extra = [key for key in given if key not in expected]
+    if extra:
+        return f"the file has tensor {extra[0]!r}, which the model does not"
+    return None

@@ -110,6 +110,9 @@ def evaluate(args: argparse.Namespace) -> Path:
         raise CLIError(f"--crop must be 0 or more border pixels, got {args.crop}")
     sr_dir = _folder(args.sr_dir, "SR_DIR")
     hr_dir = _folder(args.hr_dir, "HR_DIR")
+    if sr_dir.resolve() == hr_dir.resolve():
+        raise CLIError(f"SR_DIR and HR_DIR are the same folder ({sr_dir}): scoring images "
+                       "against themselves says nothing; give the SR images' folder first")
     csv = args.csv if args.csv is not None else default_csv(sr_dir)
     _check_csv(csv, sr_dir, hr_dir)
 

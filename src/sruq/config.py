@@ -138,8 +138,11 @@ def check_datasets(datasets: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key '{key}': {message}") from None
 
 
-def check_model_kwargs(name: str, spec: Mapping[str, Any], models: Mapping[str, Any]) -> None:
-    """Build the model once with its ``kwargs``; a bad option names its key."""
+def check_model_kwargs(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
+                       scales: list[int] | None = None) -> None:
+    """Build the model with its ``kwargs`` at each scale it runs at (its ``scales``, else
+    the run's ``scales``); a bad option names its key, a scale the architecture cannot
+    run at (LapSRN at x3) ``models.<name>.scales.<i>`` or ``models.<name>``."""
     import inspect
 
     cls = models[spec["arch"]]
@@ -151,12 +154,21 @@ def check_model_kwargs(name: str, spec: Mapping[str, Any], models: Mapping[str, 
             raise ConfigError(f"config key 'models.{name}.kwargs.{key}': not an option of "
                               f"{spec['arch']} (options: {', '.join(options)})")
     try:
-        cls(scale=(spec.get("scales") or [2])[0], **kwargs)
+        cls(scale=2, **kwargs)  # the options first, at the scale every architecture has
     except (ValueError, TypeError) as err:
         message = str(err)
         key = next((k for k in kwargs if message.startswith(k)), None)
         where = f"models.{name}.kwargs" + (f".{key}" if key else "")
         raise ConfigError(f"config key '{where}': {message}") from None
+    given = spec.get("scales")
+    for i, scale in enumerate(given or scales or []):
+        try:
+            cls(scale=scale, **kwargs)
+        except (ValueError, TypeError) as err:
+            where = f"models.{name}.scales.{i}" if given else f"models.{name}"
+            whose = "" if given else " (the run's scales; give the model its own scales)"
+            raise ConfigError(f"config key '{where}': {spec['arch']} cannot run at "
+                              f"x{scale}: {err}{whose}") from None
 
 
 def check_bootstrap_reference(reference: str | None, methods: Iterable[str]) -> None:
@@ -204,7 +216,8 @@ def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
         if len(set(channels.values())) > 1:
             raise ConfigError(f"config key 'ensembles.{name}': members take different input "
                               f"channels ({channels})")
-        trained = {m: configured[m].get("train_degradations") for m in members}
+        default = list(config.get("degradations", []))  # no train_degradations: each of these
+        trained = {m: configured[m].get("train_degradations") or default for m in members}
         if len({str(t) for t in trained.values()}) > 1:
             raise ConfigError(f"config key 'ensembles.{name}': members are trained on "
                               f"different degradations ({trained})")
@@ -221,7 +234,7 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
             f"config key 'models.{name}.arch': unknown architecture {spec['arch']!r} "
             f"(known: {', '.join(sorted(models))})"
         )
-    check_model_kwargs(name, spec, models)
+    check_model_kwargs(name, spec, models, scales)
     run_scales = scales if scales is not None else spec.get("scales", [])
     for i, s in enumerate(spec.get("scales", [])):
         if s not in run_scales:
@@ -240,6 +253,28 @@ def check_model(name: str, spec: Mapping[str, Any], models: Mapping[str, Any],
     loss_spec(spec["arch"], models[spec["arch"]].heteroscedastic, train, f"models.{name}.train")
 
 
+def check_device(device: str) -> None:
+    """The config's ``device`` exists on this machine (checked where the jobs run here,
+    not on a cluster's login node): ``cuda`` without CUDA fails at start-up, naming the
+    key and the devices there are."""
+    from sruq.predict import check_device as check
+
+    try:
+        check(device)
+    except ValueError as err:
+        raise ConfigError(f"config key 'device': {err}") from None
+
+
+def integer_strings(config: dict[str, Any]) -> dict[str, Any]:
+    """``scales`` given as integer strings (``--config scales=[3]`` gives ``['3']``) as
+    integers, in place, before the schema check; anything else is left to the schema."""
+    scales = config.get("scales")
+    if isinstance(scales, list):
+        config["scales"] = [int(s) if isinstance(s, str) and s.strip().isdigit() else s
+                            for s in scales]
+    return config
+
+
 def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
     """The ``mc:`` mapping with every default filled in from
     :class:`~sruq.uncertainty.settings.MCSettings` (the one place of the defaults, shared
@@ -249,7 +284,9 @@ def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
     try:
         return MCSettings.from_config(values).to_config()
     except ValueError as err:
-        raise ConfigError(f"config key 'mc': {err}") from None
+        field = str(err).split()[0]
+        key = f"mc.{field}" if field in MCSettings.__dataclass_fields__ else "mc"
+        raise ConfigError(f"config key '{key}': {err}") from None
 
 
 OUTSIDE_PLACEHOLDERS = ("dataset", "scale", "degradation")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -140,6 +141,8 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+UMASK = _UMASK
+"""The process's umask, read once: what temporary files and folders get before renaming."""
 
 
 @contextlib.contextmanager
@@ -157,6 +160,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?")
+"""The names :func:`atomic_path` and :func:`atomic_dir` give their temporary files and
+folders: ``.<stem>.<8 random characters><suffix>`` (``.curve.k2x_0q9a.png``)."""
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove the temporary files and folders an interrupted (killed) write left in
+    ``folder``, a rule's own output folder, where nothing else has such a name; returns
+    what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if _TEMP_NAME.fullmatch(p.name)]
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return stale
 
 
 @contextlib.contextmanager

@@ -25,9 +25,31 @@ from sruq.uncertainty.tiling import predict_image
 Predictor = Callable[[torch.Tensor], tuple[MCResult, Box]]
 
 
+def available_devices() -> list[str]:
+    """The device names this machine's torch can run on (``auto`` first)."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        names += ["cuda"] + [f"cuda:{i}" for i in range(count)]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def check_device(requested: str) -> None:
+    """``ValueError`` (one line, listing the devices there are) unless ``requested`` is a
+    device this machine can run on: ``auto``, ``cpu``, ``cuda[:N]`` with CUDA and N GPUs,
+    ``mps`` on Apple silicon."""
+    if requested not in available_devices():
+        raise ValueError(f"{requested!r} is not a device here (devices: "
+                         f"{', '.join(available_devices())})")
+
+
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto`` -> CUDA, then Apple MPS, then CPU; otherwise the named device."""
+    """``auto`` -> CUDA, then Apple MPS, then CPU; otherwise the named device (checked by
+    :func:`check_device`)."""
     if requested != "auto":
+        check_device(requested)
         return torch.device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -1,3 +1,4 @@
+import functools
 import itertools
 import os
 import re
@@ -8,10 +9,12 @@ from snakemake.utils import min_version, validate
 from sruq import layout
 from sruq.config import (
     check_bootstrap_reference,
+    check_device,
     check_duplicate_keys,
     check_outside,
     check_references,
     datasets_with_role,
+    integer_strings,
     mc_settings,
     outside_folder,
     prepare_config,
@@ -29,6 +32,7 @@ from sruq.methods import (
     split_method,
 )
 from sruq.models import MODELS, has_dropout
+from sruq.stages.train import input_channels
 from sruq.tables import PER_IMAGE, table_files
 from sruq.train import TrainConfig
 
@@ -42,6 +46,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.getenv("PYTHO
 SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 for path in workflow.configfiles:  # YAML itself would keep the last of two equal keys
     check_duplicate_keys(path)
+integer_strings(config)  # --config scales=[3] gives ['3']
 validate_config(config, SCHEMA)  # one-line error naming the bad key
 prepare_config(config)  # null models/datasets left out, budget applied (sruq.config)
 validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
@@ -50,6 +55,8 @@ validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
 config["mc"] = mc_settings(config["mc"])
 ALL_PRESETS = {**PRESETS, **config["presets"]}
 check_references(config, ALL_PRESETS, MODELS)
+if workflow.local_exec:  # jobs run on this machine (not a cluster's login node)
+    check_device(config["device"])
 
 DATASETS = config["datasets"]
 TEST_SETS = datasets_with_role(DATASETS, "test")
@@ -199,6 +206,21 @@ def train_set_of(model):
     """The dataset a trained model (or the sparse-coding dictionary) learns from."""
     spec = MODELS_CFG.get(model, {})
     return spec.get("train_on", TRAIN_SETS[0] if TRAIN_SETS else "")
+
+
+@functools.cache
+def patch_channels(model):
+    """The input channels of a trained model of the config: what its patches are cut in."""
+    spec = MODELS_CFG[model]
+    return input_channels(spec["arch"], spec.get("kwargs"))
+
+
+def training_spec(model):
+    """What the train step reads of a model entry (its params: a change to another key,
+    e.g. its test-time ``mc`` or ``train_degradations`` equal to the default, retrains
+    nothing)."""
+    spec = MODELS_CFG[model]
+    return {key: spec[key] for key in ("arch", "kwargs", "train", "patches") if key in spec}
 
 
 def model_file(pattern, model, degradation, scale):

@@ -5,8 +5,9 @@ rule patches:
         directory(layout.PATCHES),
     log:
         layout.LOGS["patches"],
-    params:
-        spec=lambda w: MODELS_CFG[w.model],
+    params:  # only what the step reads: another key of the model entry re-cuts nothing
+        patches=lambda w: MODELS_CFG[w.model].get("patches"),
+        channels=lambda w: patch_channels(w.model),
         preset=lambda w: ALL_PRESETS[w.degradation],
         seed=config["seed"],
     priority: 50  # trainings are the long jobs: start them first
@@ -35,10 +36,9 @@ rule train:
         summary=layout.TRAINING_SUMMARY,
     log:
         layout.LOGS["train"],
-    params:
-        spec=lambda w: MODELS_CFG[w.model],
+    params:  # only what the step reads: another key of the model entry retrains nothing
+        spec=lambda w: training_spec(w.model),
         seed=config["seed"],
-        device=config["device"],
     threads: 1
     priority: 50
     resources:

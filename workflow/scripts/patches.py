@@ -8,7 +8,8 @@ from sruq.workflow import log_to
 with log_to(snakemake.log[0]):
     training_patches(
         snakemake.wildcards.model,
-        snakemake.params.spec,
+        snakemake.params.patches,
+        snakemake.params.channels,
         Path(snakemake.input[0]),
         Path(snakemake.output[0]),
         int(snakemake.wildcards.scale),

@@ -14,6 +14,6 @@ with log_to(snakemake.log[0]):
         list(zip(snakemake.input.valid_hr, snakemake.input.valid_lr)),
         Path(snakemake.output.weights).parent,
         snakemake.params.seed,
-        snakemake.params.device,
+        snakemake.config["device"],  # not a param: another device does not retrain
         threads=snakemake.threads,
     )

@@ -71,6 +71,19 @@ def _uncertain_folder(
                                 sigma_scale)
 
 
+def mc_predictor(model: SRModel, settings: MCSettings, device: torch.device,
+                 seed: int = 0) -> Predict:
+    """``(image name, uint8 LR) -> (MCResult, LR box)`` of MC dropout (one pass for a model
+    without dropout), each image's masks seeded from ``seed`` and its name."""
+    return lambda name, lr: mc_image(model, lr, settings, _per_image_seed(seed, "mc", name),
+                                     device)
+
+
+def ensemble_predictor(members: Sequence[SRModel], device: torch.device) -> Predict:
+    """``(image name, uint8 LR) -> (MCResult, LR box)`` of a deep ensemble of ``members``."""
+    return lambda _, lr: ensemble_image(members, lr, device)
+
+
 def infer(
     weights: Path, lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
     seed: int, hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
@@ -87,10 +100,7 @@ def infer(
     settings = MCSettings.from_config(mc)
     dev = pick_device(device)
     model = load_trained(weights, dev)
-
-    def predict(name: str, lr: np.ndarray) -> tuple[MCResult, Box]:
-        return mc_image(model, lr, settings, _per_image_seed(seed, "mc", name), dev)
-
+    predict = mc_predictor(model, settings, dev, seed)
     _uncertain_folder(predict, model.scale, lr_dir, sr_dir, unc_dir, settings, hr_dir,
                       "MC inference", progress, read_sigma_scale(calibration))
 
@@ -107,7 +117,7 @@ def deep_ensemble(
     settings = MCSettings.from_config(mc)
     dev = pick_device(device)
     members = [load_trained(path, dev) for path in weights]
-    _uncertain_folder(lambda _, lr: ensemble_image(members, lr, dev), members[0].scale, lr_dir,
+    _uncertain_folder(ensemble_predictor(members, dev), members[0].scale, lr_dir,
                       sr_dir, unc_dir, settings, hr_dir, "deep ensemble", progress,
                       read_sigma_scale(calibration))
 

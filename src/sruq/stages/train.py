@@ -12,7 +12,7 @@ import torch
 
 from sruq.classical import SparseCodingSR
 from sruq.images import modcrop
-from sruq.io import list_images, read_image, write_json
+from sruq.io import list_images, read_image, remove_stale_temps, write_json
 from sruq.models import build_model
 from sruq.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
 from sruq.train import TrainConfig, train_model
@@ -32,12 +32,12 @@ def valid_pairs(hr_dirs: Sequence[Path], lr_dirs: Sequence[Path],
 
 
 def training_patches(
-    model: str, spec: Mapping[str, Any], hr_dir: Path, out_dir: Path, scale: int,
-    preset: Mapping[str, Any], seed: int,
+    model: str, patches: Mapping[str, Any] | None, channels: int, hr_dir: Path, out_dir: Path,
+    scale: int, preset: Mapping[str, Any], seed: int,
 ) -> int:
-    """Cut the training patches of model entry ``spec`` from an HR folder into a patch set."""
-    cfg = PatchConfig.from_dict(spec.get("patches"), model)
-    channels = build_model(spec["arch"], scale, **spec.get("kwargs", {})).in_channels
+    """Cut the training patches of a model (its ``patches:`` settings, its input
+    ``channels``) from an HR folder into a patch set, degraded by ``preset``."""
+    cfg = PatchConfig.from_dict(patches, model)
     files = list_images(Path(hr_dir))
     lr, hr = make_patches((read_image(f) for f in files), scale, preset, cfg, channels, seed)
     meta = {"model": model, "scale": scale, "seed": seed, "channels": channels,
@@ -52,15 +52,23 @@ def train(
     valid: Sequence[tuple[Path, Path]], out_dir: Path, seed: int, device: str = "auto",
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train model entry ``spec`` on a patch set; validation on ``(hr_dir, lr_dir)`` pairs."""
+    """Train a model (``spec``: its ``arch``, ``kwargs`` and ``train`` settings) on a patch
+    set; validation on ``(hr_dir, lr_dir)`` pairs."""
     if threads:
         torch.set_num_threads(threads)
+    for path in remove_stale_temps(out_dir):  # a killed run's half-written .curve.XXXX.png
+        print(f"removed {path}, left by an interrupted run")
     cfg = TrainConfig.from_dict({"seed": seed, **spec.get("train", {})}, model)
     pairs = valid_pairs([h for h, _ in valid], [lr for _, lr in valid], scale)
     summary = train_model(spec["arch"], spec.get("kwargs", {}), scale, PatchDataset(patch_dir),
                           pairs, cfg, out_dir, device=device, label=model)
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
+
+
+def input_channels(arch: str, kwargs: Mapping[str, Any] | None) -> int:
+    """The channels a model of ``arch`` with ``kwargs`` takes (what its patches are cut in)."""
+    return build_model(arch, 2, **dict(kwargs or {})).in_channels
 
 
 def learn_dictionary(hr_dirs: Sequence[Path], out: Path, scale: int,

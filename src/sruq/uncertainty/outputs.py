@@ -3,12 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +12,7 @@ from sruq.channels import Box
 from sruq.io import write_image, write_npy
 from sruq.tensors import to_tensor, to_uint8
 from sruq.uncertainty.details import save_details
-from sruq.uncertainty.files import ALEATORIC, ERROR, MEAN, ONE_PASS, OUTPUT_NAMES, STD
+from sruq.uncertainty.files import ALEATORIC, ERROR, MEAN, ONE_PASS, STD
 from sruq.uncertainty.heatmaps import save_colorbar, save_heatmap
 from sruq.uncertainty.mc import MCResult
 from sruq.uncertainty.settings import MCSettings
@@ -58,38 +52,6 @@ def save_outputs(
         paths[ERROR] = out / ERROR
         write_npy(paths[ERROR], hwc_float32(error_map(result.mean, hr)))
     return paths
-
-
-@contextmanager
-def output_folder(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out`` for one output set; on success its files replace
-    the earlier sruq outputs in ``out`` (every name of :data:`OUTPUT_NAMES`: a stale
-    ``details/`` goes too) and other files in ``out`` stay.  On any failure, an interrupt
-    included, the temporary folder is removed and ``out`` is left as it was."""
-    out = Path(out)
-    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".sruq-tmp", dir=out.parent))
-    try:
-        yield tmp
-        if not out.exists():
-            os.replace(tmp, out)
-            return
-        for name in OUTPUT_NAMES:
-            old, new = out / name, tmp / name
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
-            elif old.exists() or old.is_symlink():
-                old.unlink()
-            if new.exists():
-                os.replace(new, old)
-        tmp.rmdir()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in created:  # parents made for this call, innermost first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 def write_image_outputs(

@@ -16,6 +16,9 @@ from sruq.uncertainty.heatmaps import HeatmapScale
 
 DEFAULT_SAMPLES = 40
 """MC-dropout passes per image (the ESRCNN seed's T = 40)."""
+MIN_SAMPLES = 2
+"""The fewest sampled passes with a spread: one pass has std 0 everywhere, a heatmap that
+would claim full certainty (the one check of ``mc.samples`` and ``sruq upscale --samples``)."""
 DEFAULT_TTA_NOISE = 0.01
 """Std of the Gaussian noise a ``+tta`` variant adds to the [0, 1] LR input."""
 MODES = ("tiled", "patch", "whole")
@@ -66,7 +69,11 @@ class MCSettings:
     mcbn_batch: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("samples", "tile", "detail_patch"):
+        if (isinstance(self.samples, bool) or not isinstance(self.samples, int)
+                or self.samples < MIN_SAMPLES):
+            raise ValueError(f"samples must be an integer of at least {MIN_SAMPLES} (one pass "
+                             f"has no spread), got {self.samples!r}")
+        for name in ("tile", "detail_patch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
