@@ -4,6 +4,7 @@ workflow's own stage functions (real weight files, patch sets and images)."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,8 @@ def test_a_folder_of_mixed_images_in_one_call(weights, photos, tmp_path, capsys)
     assert {k: v["status"] for k, v in rows.items()} == {
         "beach": "done", "broken": "failed", "fake": "failed", "grey": "done", "rgba": "done"}
     assert rows["beach"]["size"] == "34x30" and float(rows["beach"]["mean_std"]) > 0
-    assert float(rows["beach"]["seconds"]) > 0 and rows["beach"]["shift"] == ""
+    assert float(rows["beach"]["seconds"]) > 0
+    assert rows["beach"]["shift"].startswith("no shift score")  # a model with no fitted score
     assert "truncated" in rows["broken"]["reason"]
     before = _stamps(out / "beach")
 
@@ -245,3 +247,33 @@ def test_help_lists_what_each_source_needs(capsys):
     for needed in ("--source", "mc ", "x8 ", "tta ", "mcbn ", "ensemble ", "dropout",
                    "BatchNorm", "two or more members", "summary.csv", ".sruq-manifest.json"):
         assert needed in text, needed
+
+
+@pytest.mark.slow
+def test_upscale_gives_the_shift_verdict_both_ways_and_says_when_there_is_none(
+        tiny_run, tmp_path, capsys):
+    """On the tiny run's esrcnn: its own validation photo looks like the training data, the
+    same photo with heavy noise does not; a weight file without a fitted score says so."""
+    results = tiny_run / "results"
+    clean = results / "data" / "tiny-valid" / "bicubic" / "x2" / "lr" / "coffee.png"
+    rng = np.random.default_rng(0)
+    lr = np.asarray(Image.open(clean), dtype=np.float64)
+    noisy = tmp_path / "noisy.png"
+    Image.fromarray(np.clip(lr + rng.normal(0, 20, lr.shape), 0, 255).astype(np.uint8)).save(noisy)
+    for image, out, expected in ((clean, "clean", False), (noisy, "noisy", True)):
+        code = cli.main(["upscale", str(image), "--model", "esrcnn", "--results", str(results),
+                         "--samples", "2", "--out", str(tmp_path / out), "--quiet"])
+        printed = capsys.readouterr().err
+        verdict = json.loads((tmp_path / out / "shift.json").read_text())
+        assert code == 0 and verdict["flagged"] is expected, printed
+        assert ("unlike the training data" if expected else "looks like the training data") \
+            in printed
+        assert verdict["threshold"] > 0 and verdict["score_name"] == "lr-statistics"
+    old = tmp_path / "old" / "weights.pt"  # a model trained before shift scores existed
+    old.parent.mkdir()
+    old.write_bytes((results / "models" / "tiny-train" / "bicubic" / "x2" / "esrcnn"
+                     / "weights.pt").read_bytes())
+    assert cli.main(["upscale", str(clean), "--weights", str(old), "--samples", "2",
+                     "--out", str(tmp_path / "old-out"), "--quiet"]) == 0
+    assert "no shift score available" in capsys.readouterr().err
+    assert not (tmp_path / "old-out" / "shift.json").exists()

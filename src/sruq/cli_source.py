@@ -58,6 +58,11 @@ class Source:
     scale: int
     sigma_scale: float
     passes: int
+    judge: Any = None
+    """``judge(uint8 LR) -> ImageVerdict``: the shift score fitted for the (first) model,
+    ``None`` when it has none (:func:`shift_judge`)."""
+    no_judge: str = ""
+    """Why there is no shift score."""
 
 
 def _candidates(name: str, scale: int | None, degradation: str | None,
@@ -221,9 +226,28 @@ def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> Sour
         except ValueError as err:
             raise CLIError(f"--source {source}: {err}") from None
         passes = 8 if source == "x8" else settings.samples
+    judge, no_judge = shift_judge(members[0], device)
     return Source(name=source or "one pass", label=label, predict=predict,
                   scale=model.scale, sigma_scale=_sigma_scale(args, members, label),
-                  passes=passes)
+                  passes=passes, judge=judge, no_judge=no_judge)
+
+
+def shift_judge(member: Member, device: Any) -> tuple[Any, str]:
+    """The verdict function of a trained model's shift fit (``shift.json`` beside its
+    weights, rule shift_score), or ``None`` and why there is none."""
+    from sruq.shift.scores import NO_SCORE
+    from sruq.shift.scoring import fit_beside, judge_image, vectorisers
+
+    if member.weights is None:
+        return None, "no shift score (not a trained model)"
+    try:
+        fit = fit_beside(member.weights)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    if fit is None:
+        return None, NO_SCORE
+    vectorise = vectorisers(member.model, device)
+    return (lambda lr: judge_image(fit, vectorise, lr)), ""
 
 
 def _patches_of(member: Member, results: Path) -> Path:

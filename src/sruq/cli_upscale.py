@@ -13,6 +13,7 @@ import argparse
 import csv
 import hashlib
 import io
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,14 +31,16 @@ Super-resolve IMAGE (a low-resolution input), or every image of a folder, and wr
   heatmap.png      the std (times the workflow's sigma-scaling factor of --model) on a
                    fixed log scale (--vmin..--vmax; dark = certain, bright = uncertain)
   colorbar.png     the colour bar of that scale
+  shift.json       the shift score's verdict on the input (a model with a fitted score):
+                   its score, threshold and whether it is unlike the training data
   details/most_certain/, details/least_certain/
                    original_lr_patch_i.png, mean_pred_patch_i.png, heatmap_i.png
   .sruq-manifest.json   what sruq wrote there (a rerun replaces only those files)
 One IMAGE: into --out (default sruq-out/<image name>).  Folders (their image files) or
 several images: into --out/<image name>/ each, with --out/summary.csv (image, status,
-size, seconds, mean std); an image whose output set from the same image and options is
-there already is skipped (--overwrite redoes it); a bad image is listed at the end and
-the exit status is 1.  A non-empty folder sruq did not write is refused.
+size, seconds, mean std, shift verdict); an image whose output set from the same image
+and options is there already is skipped (--overwrite redoes it); a bad image is listed at
+the end and the exit status is 1.  A non-empty folder sruq did not write is refused.
 
 Uncertainty sources (--source; --model NAME+x8 names one too):
 {sources}
@@ -48,6 +51,8 @@ images are converted; unreadable files stop with a one-line error.
 """
 
 SUMMARY = "summary.csv"
+SHIFT_FILE = "shift.json"
+"""In an output set: the shift score's verdict on the input (score, threshold, flagged)."""
 
 
 @dataclass
@@ -85,7 +90,7 @@ def process_image(path: Path, out: Path, source: Any, settings: Any,
     """Super-resolve one image into its output folder ``out`` (all or nothing), or skip it
     when ``out`` holds the complete set of the same image and request.  Raises
     ``ValueError``/``OSError`` (one line) for a bad image or folder."""
-    from sruq.io import read_image
+    from sruq.io import read_image, write_json
     from sruq.manifest import output_folder, record_of
     from sruq.predict import check_finite
     from sruq.uncertainty.outputs import write_image_outputs
@@ -102,12 +107,16 @@ def process_image(path: Path, out: Path, source: Any, settings: Any,
                          "64x64 patch; use --mode tiled")
     result, box = source.predict(path.stem, lr)
     check_finite(result, f"{path} through {source.label}")
+    verdict = source.judge(lr) if source.judge is not None else None
     row = ImageResult(image=str(path), size=f"{lr.shape[1]}x{lr.shape[0]}",
-                      mean_std=round(float(result.std.float().mean()), 6))
+                      mean_std=round(float(result.std.float().mean()), 6),
+                      shift=verdict.text if verdict else source.no_judge)
     record: dict[str, Any] = {"kind": "image", "request": wanted}
     with output_folder(out, record) as tmp:
         write_image_outputs(tmp, lr, result, box, source.scale, settings,
                             sigma_scale=source.sigma_scale)
+        if verdict is not None:
+            write_json(tmp / SHIFT_FILE, verdict.to_dict())
         row.seconds = round(time.perf_counter() - start, 3)
         record["result"] = asdict(row)  # the manifest is written on leaving the block
     return row
@@ -251,17 +260,16 @@ def upscale(args: argparse.Namespace) -> Path:
     request = request_of(args, source, settings)
     if single:
         try:
-            process_image(images[0], out, source, settings, request, True)
+            row = process_image(images[0], out, source, settings, request, True)
         except (ValueError, OSError) as err:
             raise CLIError(f"{getattr(err, 'strerror', None) or err}") from None
+        print(f"{images[0].name}: {row.shift}", file=sys.stderr)
         return out
     return _batch(images, others, out, source, settings, request, args)
 
 
 def _batch(images: list[Path], others: list[Path], out: Path, source: Any, settings: Any,
            request: dict[str, Any], args: argparse.Namespace) -> Path:
-    import sys
-
     from sruq.manifest import make_folder
     from sruq.progress import progress_bar
 
@@ -283,6 +291,12 @@ def _batch(images: list[Path], others: list[Path], out: Path, source: Any, setti
             rows.append(row)
             bar.update()
     write_summary(out, rows)
+    unlike = [Path(r.image).name for r in rows if r.shift.startswith("unlike")]
+    if unlike:
+        print(f"sruq: {len(unlike)} of {len(rows)} images unlike the training data (their "
+              f"heatmaps may understate the error): {', '.join(unlike)}", file=sys.stderr)
+    elif source.judge is None:
+        print(f"sruq: {source.no_judge}", file=sys.stderr)
     if others:
         print(f"sruq: skipped {len(others)} entries that are not image files: "
               + ", ".join(p.name for p in others), file=sys.stderr)
