@@ -267,3 +267,29 @@ def test_training_curves_give_every_run_its_own_colour(tmp_path):
     fig = training_figure(logs)
     colours = [tuple(line.get_color()) for line in fig.axes[0].get_lines()]
     assert len(colours) == 13 and len(set(colours)) == 13
+
+
+@pytest.mark.parametrize("shape", [(300, 120), (120, 300), (200, 200)], ids=["portrait",
+                                                                           "landscape", "square"])
+def test_heatmap_titles_never_run_into_each_other(shape):
+    """Each panel title (two lines; the verdict under the mean's) stays inside its own
+    column and inside the figure, whatever the image's aspect ratio."""
+    from sruq.figures import heatmap_grid
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    std = np.full(shape, 0.01, dtype=np.float32)
+    fig = heatmap_grid(hr, {"srresbnn+mcbn": (hr, std), "edsr-ensemble": (hr, std)},
+                       sigma_scales={"srresbnn+mcbn": 12.3},
+                       verdicts={"srresbnn+mcbn": "unlike the training data (shift 5.31)"})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    width = fig.bbox.width
+    for row in np.array(fig.axes[:6]).reshape(2, 3):
+        boxes = [ax.title.get_window_extent(renderer) for ax in row]
+        assert all(b.x0 >= 0 and b.x1 <= width for b in boxes)
+        for left, right in zip(boxes, boxes[1:], strict=False):
+            assert left.x1 < right.x0, (left, right)
+    assert "unlike the training data" in fig.axes[0].get_title()
