@@ -68,14 +68,24 @@ def test_tensor_hash_is_the_unsigned_64_bit_reference() -> None:
     assert masks.key_int(1, 2) != masks.key_int(2, 1)
 
 
+def dropped_elements(keys: torch.Tensor, shape: tuple[int, int, int, int],
+                     origin: tuple[int, int], p: float) -> torch.Tensor:
+    """The sorted flat indices of :func:`masks.element_drops`, without the spare index."""
+    flat = torch.cat(masks.element_drops(keys, shape, origin, p))
+    return flat[flat < int(np.prod(shape))].sort().values
+
+
 @pytest.mark.parametrize("origin", [(0, 0), (3, 70)])
-def test_element_drops_are_a_bernoulli_process(origin: tuple[int, int]) -> None:
+def test_element_drops_are_a_bernoulli_process(
+    origin: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     p, shape = 0.04, (2, 40, 150, 64)
     keys = masks.sample_keys(7, 0, 0, 2, CPU)
     size = int(np.prod(shape))
-    flat = torch.cat(masks.element_drops(keys, shape, origin, p))
-    flat = flat[flat < size]
+    flat = dropped_elements(keys, shape, origin, p)
     assert flat.unique().numel() == flat.numel()
+    monkeypatch.setattr(masks, "GROUP", 1000)  # other batches of units: the same drops
+    assert torch.equal(dropped_elements(keys, shape, origin, p), flat)
     drop = torch.zeros(size, dtype=torch.bool)
     drop[flat] = True
     n = drop.numel()
@@ -154,9 +164,8 @@ def test_cuda_masks_equal_the_cpu_masks(feature: bool) -> None:
         assert torch.equal(got, masks.feature_drops(keys, 2, 64, 0.2))
     else:
         shape, origin = (6, 33, 70, 32), (4, 129)
-        cpu = torch.cat(masks.element_drops(keys, shape, origin, 0.04)).sort().values
-        gpu = torch.cat(masks.element_drops(keys.to(cuda), shape, origin, 0.04)).cpu()
-        assert torch.equal(gpu.sort().values, cpu)
+        gpu = dropped_elements(keys.to(cuda), shape, origin, 0.04).cpu()
+        assert torch.equal(gpu, dropped_elements(keys, shape, origin, 0.04))
     model = Upsampled(0.3, feature)
     x = torch.ones(1, 4, 9, 11)
     on_cpu = recorded_samples(model, lambda: mc_predict(model, x, 5, seed=3, max_batch=2))

@@ -36,7 +36,7 @@ MIX1 = 0xBF58476D1CE4E5B9
 MIX2 = 0x94D049BB133111EB
 BLOCK = 64
 """Columns per unit of element dropout (image coordinates; tiles waste at most two per row)."""
-GROUP = 1 << 17
+GROUP = 1 << 18
 """Candidate gaps per batch of units on the CPU (cache-sized); other devices do all at once."""
 
 
@@ -117,7 +117,7 @@ def _positions(unit_keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, base
     """
     inv_log_keep = 1.0 / math.log1p(-p)
     mean = p * float(hi.max()) if len(hi) else 0.0  # dropped per unit, at most
-    first = 2 * math.ceil((mean + 2 * math.sqrt(mean) + 4) / 2)
+    first = 2 * math.ceil((mean + math.sqrt(mean) + 4) / 2)
     more = 2 * math.ceil((2 * math.sqrt(mean) + 8) / 2)
     found: list[torch.Tensor] = []
     per_group = max(1, group // first)
