@@ -18,7 +18,7 @@ hash ``k // 2`` of the unit's key (its high or low 32 bits), so any tile that ov
 unit sees the same dropped positions there and keeps the ones inside it.  The log is taken
 in float64, so two devices disagree only if their logs differ in the last bit right at an
 integer (about 1e-15 per gap).  Uniforms have 32 bits: gaps longer than about
-``22 / p`` are cut to that length (probability 2**-32).
+``23 / p`` (probability about 2**-33) are cut to that length.
 
 Feature dropout (``nn.Dropout1d/2d/3d``) hashes each (sample, image, channel) once and
 drops it when the top 53 bits fall below ``p * 2**53`` (an exact integer comparison).
@@ -132,11 +132,11 @@ def _positions(unit_keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, base
             gaps = _gaps(keys, done, count, inv_log_keep)
             gaps[:, 0] += last
             pos = torch.cumsum(gaps, dim=1)
-            inside = pos < g_hi[:, None]
+            last = pos[:, -1].clone()
+            outside = pos >= g_hi[:, None]
             if check_lo:
-                inside &= pos >= g_lo[:, None]
-            found.append(torch.where(inside, pos, float(sink)).long().view(-1))
-            last = pos[:, -1]
+                outside |= pos < g_lo[:, None]
+            found.append(pos.masked_fill_(outside, sink).long().view(-1))
             todo = (last < g_hi - 1).nonzero().squeeze(1)
             keys, g_lo, g_hi, last = (t.index_select(0, todo) for t in (keys, g_lo, g_hi, last))
             done, count = done + count, more
