@@ -273,9 +273,9 @@ def memory(size: int, samples: int, device: torch.device) -> None:
     )
 
 
-def upscale_inputs(folder: Path) -> tuple[Path, Path]:
-    """A 2-megapixel LR photo stand-in (smooth noise) and untrained ESRCNN x2 weights."""
-    h, w = UPSCALE_LR
+def upscale_inputs(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
+    """An LR photo stand-in (smooth noise) of ``size`` and untrained ESRCNN x2 weights."""
+    h, w = size
     rng = np.random.default_rng(0)
     coarse = rng.random((h // 8 + 1, w // 8 + 1, 3))
     smooth = np.kron(coarse, np.ones((8, 8, 1)))[:h, :w] * 0.8 + rng.random((h, w, 3)) * 0.2
@@ -287,26 +287,28 @@ def upscale_inputs(folder: Path) -> tuple[Path, Path]:
     return image, weights
 
 
-def upscale(device: torch.device, threads: int, baseline_src: Path | None) -> None:
+def upscale(device: torch.device, threads: int, baseline_src: Path | None, quick: bool) -> None:
     """Time ``sruq upscale`` (T=40, tiled) on :data:`UPSCALE_LR` in a subprocess, for this
-    checkout and, with ``--baseline``, the other one."""
+    checkout and, with ``--baseline``, the other one (``quick``: 256x192, T=4)."""
+    size, samples = ((192, 256), 4) if quick else (UPSCALE_LR, 40)
     runs = [("this checkout", Path(__file__).resolve().parents[1] / "src")]
     if baseline_src is not None:
         runs.append(("baseline (--baseline)", baseline_src.resolve()))
     code = "import sys; from sruq.cli import main; sys.exit(main(sys.argv[1:]))"
     with tempfile.TemporaryDirectory() as tmp:
-        image, weights = upscale_inputs(Path(tmp))
-        print(f"\n== sruq upscale, ESRCNN x2, T=40, tiled, LR {UPSCALE_LR[1]}x{UPSCALE_LR[0]} "
-              f"(2.0 MP), device {device}, threads {threads or 'torch default'}")
+        image, weights = upscale_inputs(Path(tmp), size)
+        print(f"\n== sruq upscale, ESRCNN x2, T={samples}, tiled, LR {size[1]}x{size[0]} "
+              f"({size[0] * size[1] / 1e6:.2f} MP), device {device}, "
+              f"threads {threads or 'torch default'}")
         for name, src in runs:
             env = dict(os.environ, PYTHONPATH=str(src))
             if threads:
                 env["OMP_NUM_THREADS"] = str(threads)
             cmd = [sys.executable, "-c", code, "upscale", "--weights", str(weights),
-                   "--samples", "40", "--device", str(device), "--quiet",
+                   "--samples", str(samples), "--device", str(device), "--quiet",
                    "--out", str(Path(tmp) / name.split()[0]), str(image)]
             start = time.perf_counter()
-            subprocess.run(cmd, check=True, env=env)
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
             print(f"  {name:24s} wall {time.perf_counter() - start:7.1f} s")
 
 
@@ -373,7 +375,7 @@ def main() -> None:
             baseline,
         )
     if args.upscale:
-        upscale(device, args.threads, args.baseline)
+        upscale(device, args.threads, args.baseline, quick)
 
 
 if __name__ == "__main__":
