@@ -65,11 +65,12 @@ def key_int(*fields: int) -> int:
 
 def mix(z: torch.Tensor) -> torch.Tensor:
     """:func:`mix_int` on an int64 tensor, in place (returns ``z``)."""
-    z ^= (z >> 30) & ((1 << 34) - 1)
-    z *= _signed(MIX1)
-    z ^= (z >> 27) & ((1 << 37) - 1)
-    z *= _signed(MIX2)
-    z ^= (z >> 31) & ((1 << 33) - 1)
+    scratch = torch.empty_like(z)
+    for shift, factor in ((30, _signed(MIX1)), (27, _signed(MIX2)), (31, 0)):
+        torch.bitwise_right_shift(z, shift, out=scratch)
+        z ^= scratch.bitwise_and_((1 << (64 - shift)) - 1)
+        if factor:
+            z *= factor
     return z
 
 
