@@ -5,37 +5,62 @@
     and the engine :func:`mc_predict` (prefix once, batched suffix, streamed moments),
     measured side by side; the engine's mean/std are compared with ``mc_naive``'s.  A fourth
     line times the prefix plus T dropout-free suffix passes: the floor for any exact engine
-    that recomputes the suffix, so the seed loop's time over it bounds the speed-up.
+    that recomputes the suffix, so the seed loop's time over it bounds the speed-up.  An
+    instrumented engine run then gives the share of the engine's time spent generating
+    the dropout masks, and in the dropout hooks as a whole (masks, scaled copy, zeroing).
 (b) The same for SRResBNN (16 blocks, 64 channels), T=100, 64x64 LR, at x4 and x2.
-(c) Peak resident memory (``ru_maxrss``, and VmHWM) of a subprocess that runs tiled MC
-    inference on a 2048x2048 LR image with ESRCNN x2 and T=8 (runs first).
+(c) Peak memory of a subprocess that runs tiled MC inference on a 2048x2048 LR image with
+    ESRCNN x2 and T=8 (runs first): resident (``ru_maxrss``, VmHWM) on the CPU, and
+    ``torch.cuda.max_memory_allocated`` with ``--device cuda``.
+(d) With ``--upscale``: the whole ``sruq upscale`` command (reading, tiled MC inference,
+    heatmap, details, writing) on a 2-megapixel (1632x1224) LR image, ESRCNN x2
+    (untrained weights), T=40, wall clock of the subprocess.
+
+``--device cuda`` runs everything on the GPU (times are wall clock after a
+``torch.cuda.synchronize``); without a CUDA device it says so and exits.  ``--baseline
+SRC`` names another checkout's ``src`` folder: its ``mc_predict`` (that version of
+``sruq/uncertainty/mc.py``) is timed beside this one in the same run, and ``--upscale``
+runs its ``sruq`` too, so before/after ratios come from the same conditions.
 
 Times are wall clock and process CPU time; each variant runs ``--repeat`` times,
 interleaved, and the fastest run counts.  On a busy machine, thread-pool barriers stall
 many small ops (the seed loops more than the engine): ``--threads 1`` gives steadier ratios.
 
 Run:  .venv/bin/python benchmarks/bench_mc.py  [--quick] [--repeat 2] [--skip-memory]
-      [--threads N]
+      [--threads N] [--device cpu|cuda] [--baseline OLD/src] [--upscale] [--only NAME]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
+from sruq.checkpoint import save_weights
 from sruq.models import SRModel, build_model
 from sruq.models.srcnn import ESRCNN
 from sruq.models.srresnet import SRResBNN
+from sruq.uncertainty import masks, mc
 from sruq.uncertainty.mc import mc_naive, mc_predict
 from sruq.uncertainty.tiling import predict_image
+
+UPSCALE_LR = (1224, 1632)
+"""LR size (h, w) of the ``--upscale`` run: 2.0 megapixels."""
 
 
 def seed_loop(model: SRModel, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,13 +113,72 @@ def exact_bound(model: SRModel, x: torch.Tensor, samples: int) -> None:
             rest(hidden)
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float, object]:
+    sync(device)
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
+    sync(device)
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
-def compare(title: str, model: SRModel, x: torch.Tensor, samples: int, repeat: int) -> None:
+def load_baseline(src: Path) -> ModuleType:
+    """``sruq/uncertainty/mc.py`` of another checkout's ``src`` folder, as its own module."""
+    path = src / "sruq" / "uncertainty" / "mc.py"
+    if not path.is_file():
+        raise SystemExit(f"--baseline: {path} does not exist")
+    spec = importlib.util.spec_from_file_location("baseline_mc", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+class HookTimer:
+    """Times the mask functions and the dropout hooks of the engine while installed."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.masks, self.hooks = device, 0.0, 0.0
+
+    def _wrap(self, fn: Callable[..., Any], field: str) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            sync(self.device)
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            sync(self.device)
+            setattr(self, field, getattr(self, field) + time.perf_counter() - start)
+            return out
+
+        return wrapped
+
+    def run(self, fn: Callable[[], object]) -> float:
+        """Wall time of ``fn()`` with the instruments in place."""
+        saved = [(masks, name, getattr(masks, name))
+                 for name in ("sample_keys", "feature_drops", "element_drops")]
+        saved.append((mc._MaskSampler, "hook", mc._MaskSampler.hook))
+        for owner, name, fn_ in saved:
+            setattr(owner, name, self._wrap(fn_, "hooks" if name == "hook" else "masks"))
+        try:
+            return timed(fn, self.device)[0]
+        finally:
+            for owner, name, fn_ in saved:
+                setattr(owner, name, fn_)
+
+
+def compare(
+    title: str,
+    model: SRModel,
+    x: torch.Tensor,
+    samples: int,
+    repeat: int,
+    baseline: ModuleType | None,
+) -> None:
+    device = x.device
     variants: dict[str, Callable[[], object]] = {
         "seed loop (train-mode dropout)": lambda: seed_loop(model, x, samples),
         "mc_naive (engine masks)": lambda: mc_naive(model, x, samples, seed=0),
@@ -102,15 +186,22 @@ def compare(title: str, model: SRModel, x: torch.Tensor, samples: int, repeat: i
         "floor: prefix + T suffixes, no dropout": lambda: suffix_floor(model, x, samples),
         "bound: exact, 1st stage free": lambda: exact_bound(model, x, samples),
     }
+    if baseline is not None:
+        variants["baseline engine (--baseline)"] = lambda: baseline.mc_predict(
+            model, x, samples, seed=0
+        )
     best = {name: (float("inf"), float("inf")) for name in variants}
     outputs: dict[str, object] = {}
     mc_predict(model, x[..., :16, :16], 2)  # warm-up: allocator, oneDNN primitives
+    if baseline is not None:
+        baseline.mc_predict(model, x[..., :16, :16], 2)
     for _ in range(repeat):
         for name, fn in variants.items():
-            wall, cpu, outputs[name] = timed(fn)
+            wall, cpu, outputs[name] = timed(fn, device)
             best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
     engine, naive = outputs["engine mc_predict"], outputs["mc_naive (engine masks)"]
-    print(f"\n== {title}: T={samples}, LR {tuple(x.shape[-2:])}, threads {torch.get_num_threads()}")
+    threads = "GPU" if device.type == "cuda" else f"threads {torch.get_num_threads()}"
+    print(f"\n== {title}: T={samples}, LR {tuple(x.shape[-2:])}, {threads}")
     ew, ec = best["engine mc_predict"]
     sw, sc = best["seed loop (train-mode dropout)"]
     print(f"  {'':40s} {'':27s} engine speed-up over it  seed loop / it (cpu)")
@@ -124,6 +215,20 @@ def compare(title: str, model: SRModel, x: torch.Tensor, samples: int, repeat: i
         f"max |std - mc_naive std| = {float((engine.std - naive.std).abs().max()):.2e}, "
         f"mean std = {float(engine.std.mean()):.4f}"
     )
+    fw, fc = best["floor: prefix + T suffixes, no dropout"]
+    line = f"  engine / floor: wall {ew / fw:.2f}, cpu {ec / fc:.2f}"
+    if baseline is not None:
+        bw, bc = best["baseline engine (--baseline)"]
+        line += f"; baseline engine / floor: wall {bw / fw:.2f}, cpu {bc / fc:.2f}"
+        line += f"; engine / baseline engine: wall {ew / bw:.2f}, cpu {ec / bc:.2f}"
+    print(line)
+    timer = HookTimer(device)
+    total = timer.run(lambda: mc_predict(model, x, samples, seed=0))
+    print(
+        f"  instrumented engine run, wall {total:.2f} s: mask generation {timer.masks:.3f} s "
+        f"({100 * timer.masks / total:.1f} %), dropout hooks in all (masks, scaled copy, "
+        f"zeroing) {timer.hooks:.3f} s ({100 * timer.hooks / total:.1f} %)"
+    )
 
 
 def _vm_hwm_kib() -> int:
@@ -132,14 +237,18 @@ def _vm_hwm_kib() -> int:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
 
 
-def memory_child(size: int, samples: int) -> None:
-    """Run in a subprocess: tiled inference on a ``size`` x ``size`` LR image, print peak RSS."""
+def memory_child(size: int, samples: int, device: torch.device) -> None:
+    """Run in a subprocess: tiled inference on a ``size`` x ``size`` LR image, print peak RSS
+    (and the peak CUDA allocation on a GPU)."""
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model = build_model("esrcnn", 2)
+    model = build_model("esrcnn", 2).to(device)
     lr = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
     start = time.perf_counter()
     result, _ = predict_image(model, lr, samples, mode="tiled", seed=0)
+    sync(device)
+    cuda_peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
     report = {
+        "cuda_peak_kib": cuda_peak // 1024,
         "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # KiB on Linux
         "vm_hwm_kib": _vm_hwm_kib(),
         "after_import_kib": base,
@@ -149,16 +258,68 @@ def memory_child(size: int, samples: int) -> None:
     print(json.dumps(report))
 
 
-def memory(size: int, samples: int) -> None:
+def memory(size: int, samples: int, device: torch.device) -> None:
     """Run first, while this process is small: Linux carries ``ru_maxrss`` across exec."""
-    cmd = [sys.executable, __file__, "--memory-child", str(size), "--samples", str(samples)]
+    cmd = [sys.executable, __file__, "--memory-child", str(size), "--samples", str(samples),
+           "--device", str(device)]
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    gib = {k: out[k] / 2**20 for k in ("peak_kib", "vm_hwm_kib", "after_import_kib")}
+    gib = {k: out[k] / 2**20 for k in ("peak_kib", "vm_hwm_kib", "after_import_kib",
+                                       "cuda_peak_kib")}
+    gpu = f", peak CUDA allocation {gib['cuda_peak_kib']:.2f} GiB" if device.type == "cuda" else ""
     print(
         f"\n== ESRCNN x2 tiled, T={samples}, LR {size}x{size} -> HR {out['shape']}: "
         f"peak RSS (ru_maxrss) {gib['peak_kib']:.2f} GiB, VmHWM {gib['vm_hwm_kib']:.2f} GiB "
-        f"(after imports {gib['after_import_kib']:.2f} GiB), {out['seconds']:.0f} s"
+        f"(after imports {gib['after_import_kib']:.2f} GiB){gpu}, {out['seconds']:.0f} s"
     )
+
+
+def upscale_inputs(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
+    """An LR photo stand-in (smooth noise) of ``size`` and untrained ESRCNN x2 weights."""
+    h, w = size
+    rng = np.random.default_rng(0)
+    coarse = rng.random((h // 8 + 1, w // 8 + 1, 3))
+    smooth = np.kron(coarse, np.ones((8, 8, 1)))[:h, :w] * 0.8 + rng.random((h, w, 3)) * 0.2
+    image = folder / "lr_2mp.png"
+    Image.fromarray((smooth * 255).astype(np.uint8)).save(image)
+    weights = folder / "esrcnn_x2.pt"
+    torch.manual_seed(0)
+    save_weights(weights, build_model("esrcnn", 2), "esrcnn", 0, None)
+    return image, weights
+
+
+def upscale(device: torch.device, threads: int, baseline_src: Path | None, quick: bool) -> None:
+    """Time ``sruq upscale`` (T=40, tiled) on :data:`UPSCALE_LR` in a subprocess, for this
+    checkout and, with ``--baseline``, the other one (``quick``: 256x192, T=4)."""
+    size, samples = ((192, 256), 4) if quick else (UPSCALE_LR, 40)
+    runs = [("this checkout", Path(__file__).resolve().parents[1] / "src")]
+    if baseline_src is not None:
+        runs.append(("baseline (--baseline)", baseline_src.resolve()))
+    code = "import sys; from sruq.cli import main; sys.exit(main(sys.argv[1:]))"
+    with tempfile.TemporaryDirectory() as tmp:
+        image, weights = upscale_inputs(Path(tmp), size)
+        print(f"\n== sruq upscale, ESRCNN x2, T={samples}, tiled, LR {size[1]}x{size[0]} "
+              f"({size[0] * size[1] / 1e6:.2f} MP), device {device}, "
+              f"threads {threads or 'torch default'}")
+        for name, src in runs:
+            env = dict(os.environ, PYTHONPATH=str(src))
+            if threads:
+                env["OMP_NUM_THREADS"] = str(threads)
+            cmd = [sys.executable, "-c", code, "upscale", "--weights", str(weights),
+                   "--samples", str(samples), "--device", str(device), "--quiet",
+                   "--out", str(Path(tmp) / name.split()[0]), str(image)]
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+            print(f"  {name:24s} wall {time.perf_counter() - start:7.1f} s")
+
+
+def pick_device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            "--device cuda: no CUDA device here (torch.cuda.is_available() is False); "
+            "nothing was measured"
+        )
+    return device
 
 
 def main() -> None:
@@ -169,35 +330,52 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (default: what torch picks)"
     )
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--baseline", type=Path, help="another checkout's src folder")
+    parser.add_argument("--upscale", action="store_true", help="also time sruq upscale, 2 MP")
+    parser.add_argument(
+        "--only", choices=("esrcnn", "srresbnn-x4", "srresbnn-x2", "none"),
+        help="run one block of the table (or none: memory and --upscale only)",
+    )
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--samples", type=int, default=8, help="T of the memory run")
     args = parser.parse_args()
+    device = pick_device(args.device)
     if args.memory_child:
-        memory_child(args.memory_child, args.samples)
+        memory_child(args.memory_child, args.samples, device)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
+    baseline = None if args.baseline is None else load_baseline(args.baseline)
     quick = args.quick
     torch.manual_seed(0)  # model initialisation
     if not args.skip_memory:
-        memory(256 if quick else 2048, args.samples)
-    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
-    compare(
-        "ESRCNN x2",
-        build_model("esrcnn", 2),
-        x[..., : 64 if quick else 256, :],
-        8 if quick else 40,
-        args.repeat,
-    )
+        memory(256 if quick else 2048, args.samples, device)
+    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1)).to(device)
+    if args.only in (None, "esrcnn"):
+        compare(
+            "ESRCNN x2",
+            build_model("esrcnn", 2).to(device),
+            x[..., : 64 if quick else 256, :],
+            8 if quick else 40,
+            args.repeat,
+            baseline,
+        )
     small = x[..., : 32 if quick else 64, : 32 if quick else 64]
     for scale in (4, 2):
+        if args.only not in (None, f"srresbnn-x{scale}"):
+            continue
+        torch.manual_seed(scale)
         compare(
             f"SRResBNN x{scale} (16 blocks)",
-            build_model("srresbnn", scale).eval(),
+            build_model("srresbnn", scale).eval().to(device),
             small,
             10 if quick else 100,
             args.repeat,
+            baseline,
         )
+    if args.upscale:
+        upscale(device, args.threads, args.baseline, quick)
 
 
 if __name__ == "__main__":

@@ -5,27 +5,26 @@ batch and runs only ``model.mc_suffix`` for chunks of ``k`` samples at once, str
 mean and variance over the chunks (Chan's parallel update), so memory does not grow with T.
 
 Dropout masks do not come from the modules' own RNG.  While sampling, every dropout layer is
-in eval mode (an identity) and a forward hook applies a mask drawn here: the ``i``-th dropout
-call of a forward draws from NumPy generator ``i`` (seeded from ``[seed, i]``), one sample
-after the other.  Sample ``t`` therefore gets the same masks whatever the chunk size, and the
-reference loop :func:`mc_naive` (one full forward per sample) reproduces the engine exactly
-for the same seed.  Dropped positions are drawn as the gaps of a Bernoulli process
-(geometric variates), which costs ``O(p n)`` instead of ``O(n)`` random numbers.
+in eval mode (an identity) and a forward hook (:meth:`_MaskSampler.hook`) applies a mask
+from :mod:`sruq.uncertainty.masks`: a hash of (seed, dropout call, sample index, image,
+element position in image coordinates), computed with tensor ops on the activations'
+device.  Sample ``t`` therefore gets the same masks whatever the chunk size, the tile grid
+(tiles pass their ``origin``) or the device, and the reference loop :func:`mc_naive` (one
+full forward per sample) reproduces the engine exactly for the same seed.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from sruq.models.base import DROPOUT_KINDS, FEATURE_DROPOUT, MC_DROPOUT, MCState, SRModel
+from sruq.uncertainty import masks
 from sruq.uncertainty.settings import DEFAULT_SAMPLES
 
 DEFAULT_MAX_BYTES = 1 << 30
@@ -74,6 +73,16 @@ def _check_seed(seed: int) -> int:
     return seed
 
 
+def _check_origin(origin: tuple[int, int]) -> tuple[int, int]:
+    if (
+        not isinstance(origin, tuple)
+        or len(origin) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in origin)
+    ):
+        raise ValueError(f"origin must be two non-negative integers (y, x), got {origin!r}")
+    return origin
+
+
 def _check_samples(samples: int) -> int:
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
@@ -89,56 +98,24 @@ def _active_dropout(model: nn.Module) -> list[nn.Module]:
     return layers
 
 
-def bernoulli_positions(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
-    """Sorted indices in ``[0, n)`` where i.i.d. Bernoulli(``p``) trials succeed (int64).
-
-    The gaps between successes are geometric, drawn by inversion
-    (``floor(log(U) / log(1 - p)) + 1`` with ``U`` uniform in (0, 1]), so only about
-    ``p n`` random numbers are needed.  NumPy does this single-threaded: thread-pool
-    barriers on such small arrays cost more than the arithmetic on a busy machine.
-    """
-    found: list[np.ndarray] = []
-    last = -1.0
-    log_keep = math.log1p(-p) if p < 1 else -math.inf
-    while True:
-        expected = (n - 1 - last) * p
-        draw = int(expected + 6 * math.sqrt(expected) + 16)
-        gaps = rng.random(draw)
-        np.negative(gaps, out=gaps)
-        np.log1p(gaps, out=gaps)
-        gaps /= log_keep
-        np.floor(gaps, out=gaps)
-        gaps += 1
-        gaps[0] += last
-        positions = np.cumsum(gaps, out=gaps)  # float64 counts integers exactly up to 2**53
-        inside = int(np.searchsorted(positions, n))
-        found.append(positions[:inside].astype(np.int64))
-        if inside < draw:
-            return found[0] if len(found) == 1 else np.concatenate(found)
-        last = float(positions[-1])
+def _scaled_layout(x: torch.Tensor, out: torch.Tensor | None, scale: float) -> torch.Tensor:
+    """``x * scale`` in a flat buffer of ``numel + 1`` elements, laid out channels-last for
+    4-D ``x`` (row-major otherwise), so that masks index it flat; reuses ``out``'s buffer
+    when it fits.  The spare last element takes the writes meant for nothing."""
+    n = x.numel()
+    if out is None or out.shape != x.shape or out.dtype != x.dtype:
+        flat = torch.empty(n + 1, dtype=x.dtype, device=x.device)
+        if x.ndim == 4:
+            b, c, h, w = x.shape
+            out = flat[:n].view(b, h, w, c).permute(0, 3, 1, 2)
+        else:
+            out = flat[:n].view(x.shape)
+    return torch.mul(x, scale, out=out)
 
 
-def _canonical(t: torch.Tensor) -> torch.Tensor:
-    """The view whose row-major order element masks are drawn in: channels-last for 4-D.
-
-    Any fixed order gives the same masks for every memory layout; this one makes the
-    engine's channels-last states the cheap case.
-    """
-    return t.permute(0, 2, 3, 1) if t.ndim == 4 else t
-
-
-def _zero_at(block: torch.Tensor, positions: torch.Tensor) -> None:
-    """Zero the dense tensor ``block`` at row-major ``positions`` of its canonical view."""
-    view = _canonical(block)
-    if not view.is_contiguous():
-        offsets = torch.zeros_like(positions)
-        rest = positions
-        for size, stride in zip(reversed(view.shape), reversed(view.stride())):
-            offsets += (rest % size) * stride
-            rest = rest // size
-        positions = offsets
-    flat = block.as_strided((block.numel(),), (1,), block.storage_offset())
-    flat.index_fill_(0, positions, 0)
+def _flat(out: torch.Tensor) -> torch.Tensor:
+    """The ``numel + 1`` flat buffer behind a tensor from :func:`_scaled_layout`."""
+    return out.as_strided((out.numel() + 1,), (1,), out.storage_offset())
 
 
 class _MaskSampler:
@@ -147,56 +124,90 @@ class _MaskSampler:
     def __init__(self, layers: list[nn.Module], seed: int) -> None:
         self.layers = layers
         self.seed = seed
-        self.rngs: list[np.random.Generator] = []
         self.batch = 1
+        self.start = 0
         self.calls = 0
         self.active = False
         self.reuse = False
         self.buffers: dict[int, torch.Tensor] = {}
+        self.origin = (0, 0)
+        self.input_size = (1, 1)
 
-    def begin(self, batch: int, active: bool) -> None:
-        """Announce a forward on ``samples * batch`` images; resets the call counter."""
-        self.batch, self.active, self.calls = batch, active, 0
+    def begin(self, batch: int, active: bool, start: int = 0) -> None:
+        """Announce a forward on ``samples * batch`` images, samples ``start, start + 1, ..``
+        of the run; resets the call counter."""
+        self.batch, self.active, self.start, self.calls = batch, active, start, 0
+
+    def place(self, origin: tuple[int, int], input_size: tuple[int, int]) -> None:
+        """The model input is the ``input_size`` (h, w) window at ``origin`` (y, x) of the
+        image (LR px): masks are drawn for the window's place in the image."""
+        self.origin, self.input_size = origin, input_size
+
+    def _offset(self, height: int, width: int) -> tuple[int, int]:
+        """Image coordinates of a ``height x width`` activation's top-left element."""
+        if self.origin == (0, 0):
+            return 0, 0
+        offset = []
+        for at, size, length in zip(self.origin, (height, width), self.input_size):
+            if at * size % length:
+                raise ValueError(
+                    f"a dropout input of {height}x{width} for a model input of "
+                    f"{self.input_size[0]}x{self.input_size[1]} at {self.origin} has no "
+                    "whole-pixel place in the image; use tile origins that map onto it"
+                )
+            offset.append(at * size // length)
+        return offset[0], offset[1]
 
     def _scaled(self, call: int, x: torch.Tensor, scale: float) -> torch.Tensor:
-        """``x * scale``; with ``reuse`` it overwrites the output of the same call in the
-        previous chunk when the shape matches, because fresh pages cost more than the
-        multiply."""
-        old = self.buffers.get(call)
-        if self.reuse and old is not None and old.shape == x.shape and old.dtype == x.dtype:
-            return torch.mul(x, scale, out=old)
-        out = x * scale
+        """``x * scale`` (:func:`_scaled_layout`); with ``reuse`` it overwrites the output of
+        the same call in the previous chunk when the shape matches, because fresh pages cost
+        more than the multiply."""
+        out = _scaled_layout(x, self.buffers.get(call) if self.reuse else None, scale)
         if self.reuse:
             self.buffers[call] = out
         return out
 
     def hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+        """Replace an eval-mode dropout's output (its input ``x``) by ``x`` masked and scaled.
+
+        Outside sampling (``active`` false: the one dropout-free pass) the output stands.
+        Otherwise this is dropout call ``i`` of the forward (counted from :meth:`begin`) and
+        ``x`` holds ``samples x batch`` images, sample-major, of samples ``start ..
+        start + samples - 1``.  Each sample's mask is a function of (seed, ``i``, sample
+        index, image, element) only (:mod:`sruq.uncertainty.masks`), drawn on ``x.device``:
+
+        * feature dropout (``Dropout1d/2d/3d``) drops whole channels: ``x`` times a
+          ``(N, C, 1, ..)`` tensor of 0 and ``1 / (1 - p)``;
+        * element dropout (``Dropout``) scales ``x`` by ``1 / (1 - p)`` (into the previous
+          chunk's buffer with ``reuse``) and zeroes the dropped elements, whose positions
+          are drawn as a Bernoulli process over the channels-last order, in image
+          coordinates for a 4-D ``x`` (the window's ``origin`` times the activation's scale
+          relative to the model input; see :meth:`place`) and in row-major order per image
+          otherwise.
+
+        ``p = 1`` drops everything, as torch does.
+        """
         if not self.active:
             return None
         x = args[0]
         call, self.calls = self.calls, self.calls + 1
-        if call == len(self.rngs):
-            self.rngs.append(np.random.default_rng([self.seed, call]))
-        rng = self.rngs[call]
         samples = x.shape[0] // self.batch
         keep = 1.0 - module.p
-        scale = 1.0 / keep if keep > 0 else 0.0  # p = 1 drops everything, as torch does
+        scale = 1.0 / keep if keep > 0 else 0.0
+        keys = masks.sample_keys(self.seed, call, self.start, samples, x.device)
         if isinstance(module, FEATURE_DROPOUT):
-            units = x.shape[:2].numel()
-            per_sample = units // samples
-            dropped = np.concatenate(
-                [
-                    bernoulli_positions(per_sample, module.p, rng) + j * per_sample
-                    for j in range(samples)
-                ]
-            )
-            mask = torch.full((units,), scale, dtype=x.dtype)
-            mask[torch.from_numpy(dropped)] = 0
-            return x * mask.to(x.device).view(*x.shape[:2], *([1] * (x.ndim - 2)))
+            dropped = masks.feature_drops(keys, self.batch, x.shape[1], module.p)
+            mask = torch.where(dropped, 0.0, scale).to(x.dtype)
+            return x * mask.view(*x.shape[:2], *([1] * (x.ndim - 2)))
         out = self._scaled(call, x, scale)
-        for block in out.split(self.batch):
-            dropped = torch.from_numpy(bernoulli_positions(block.numel(), module.p, rng))
-            _zero_at(block, dropped.to(x.device))
+        if x.ndim == 4:
+            n, c, h, w = x.shape
+            shape, origin = (n, h, w, c), self._offset(h, w)
+        else:
+            shape, origin = (x.shape[0], 1, 1, x[0].numel()), (0, 0)
+        flat = _flat(out)
+        for dropped in masks.element_drops(keys, shape, origin, module.p):
+            flat.index_fill_(0, dropped, 0)
         return out
 
     @contextmanager
@@ -356,6 +367,7 @@ def mc_predict(
     seed: int = 0,
     max_batch: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    origin: tuple[int, int] = (0, 0),
 ) -> MCResult:
     """MC-dropout statistics of ``model`` on ``x`` ((C, h, w) or (B, C, h, w)) over T samples.
 
@@ -365,15 +377,19 @@ def mc_predict(
     (faster CPU convs); the suffix runs on ``k`` repeated states at a time (``k`` from
     ``max_batch`` and the ``max_bytes`` budget, see :func:`_chunk_size`), and the moments are
     merged per chunk, so memory does not grow with T.  The same ``seed`` gives the same masks
-    for any ``max_batch``/``max_bytes`` (results equal up to float rounding).  A model
-    without active dropout gets ``mean == one_pass`` and ``std == 0`` from one pass.
+    for any ``max_batch``/``max_bytes`` (results equal up to float rounding); ``origin`` is
+    the LR (y, x) of ``x``'s top-left pixel in a larger image (a tile), whose masks it then
+    gets.  A model without active dropout gets ``mean == one_pass`` and ``std == 0`` from
+    one pass.
     """
     _check_samples(samples)
+    _check_origin(origin)
     if max_batch is not None and (isinstance(max_batch, bool) or max_batch < 1):
         raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
     batch = _as_batch(x).to(_model_device(model, x))
     prefix, suffix = _split(model)
     with mc_mode(model, seed) as sampler:
+        sampler.place(origin, (batch.shape[-2], batch.shape[-1]))
         state = _map_state(prefix(batch), _channels_last)
         sampler.begin(batch.shape[0], active=False)
         first = suffix(state)
@@ -386,27 +402,35 @@ def mc_predict(
         done = 0
         while done < samples:
             n = min(k, samples - done)
-            sampler.begin(batch.shape[0], active=True)
+            sampler.begin(batch.shape[0], active=True, start=done)
             _outputs_to_moments(suffix(_repeat(state, n)), n, moments)
             done += n
     return _result(x, samples, moments, first[0])
 
 
 def mc_naive(
-    model: SRModel, x: torch.Tensor, samples: int = DEFAULT_SAMPLES, *, seed: int = 0
+    model: SRModel,
+    x: torch.Tensor,
+    samples: int = DEFAULT_SAMPLES,
+    *,
+    seed: int = 0,
+    origin: tuple[int, int] = (0, 0),
 ) -> MCResult:
     """Reference loop: one full ``model(x)`` per sample, statistics over the stacked outputs.
 
-    Same masks as :func:`mc_predict` for the same ``seed`` (for tests and the benchmark).
+    Same masks as :func:`mc_predict` for the same ``seed`` and ``origin`` (for tests and
+    the benchmark).
     """
     _check_samples(samples)
+    _check_origin(origin)
     batch = _as_batch(x).to(_model_device(model, x))
     with mc_mode(model, seed) as sampler:
+        sampler.place(origin, (batch.shape[-2], batch.shape[-1]))
         sampler.begin(batch.shape[0], active=False)
         one_pass = model(batch)
         outputs = []
-        for _ in range(samples):
-            sampler.begin(batch.shape[0], active=True)
+        for t in range(samples):
+            sampler.begin(batch.shape[0], active=True, start=t)
             outputs.append(model(batch))
     moments = Moments()
     moments.add(torch.stack(outputs))

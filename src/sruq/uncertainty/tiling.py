@@ -5,8 +5,10 @@ neighbours.  Each tile's output gets a separable weight that is zero on the ``cr
 to an internal tile border (where zero padding differs from the whole image), then ramps up
 linearly over the rest of the overlap; outputs are averaged with these weights.  With
 ``crop`` at least the network's receptive-field radius (in LR px), a fully convolutional
-net gives the whole-image output up to float rounding; MC statistics come from independent
-masks per tile, so they match the whole image in distribution, and the ramps hide any seam.
+net gives the whole-image output up to float rounding.  Each tile draws its dropout masks
+for its place in the image (masks are a function of image coordinates, see
+:mod:`sruq.uncertainty.masks`), so the MC statistics equal the whole image's as well, and
+two tile grids give the same result.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ def _axis_weights(start: int, size: int, length: int, tiling: Tiling, scale: int
 
 
 def run_tiled(
-    predict: Callable[[torch.Tensor, int], MCResult],
+    predict: Callable[[torch.Tensor, tuple[int, int]], MCResult],
     x: torch.Tensor,
     scale: int,
     tiling: Tiling,
 ) -> MCResult:
-    """Blend ``predict(tile, index)`` over the tiles of ``x`` ((B, C, h, w)) into one result."""
+    """Blend ``predict(tile, (y, x))`` over the tiles of ``x`` ((B, C, h, w)) into one result;
+    ``(y, x)`` is the tile's top-left LR pixel."""
     h, w = x.shape[-2:]
     sums: dict[str, torch.Tensor] = {}
     weight = torch.zeros(h * scale, w * scale)
@@ -69,9 +72,9 @@ def run_tiled(
         for y in tile_starts(h, tiling.tile, tiling.overlap)
         for x0 in tile_starts(w, tiling.tile, tiling.overlap)
     ]
-    for index, (y, x0) in enumerate(tiles):
+    for y, x0 in tiles:
         th, tw = min(tiling.tile, h), min(tiling.tile, w)
-        result = predict(x[..., y : y + th, x0 : x0 + tw], index)
+        result = predict(x[..., y : y + th, x0 : x0 + tw], (y, x0))
         samples = result.samples
         wt = torch.outer(
             _axis_weights(y, th, h, tiling, scale), _axis_weights(x0, tw, w, tiling, scale)
@@ -161,7 +164,8 @@ def predict_image(
     ``mode`` is ``"tiled"`` (blended overlapping tiles, see :class:`Tiling`), ``"patch"``
     (the ESRCNN seed's centre-cropped 64x64 patches) or ``"whole"`` (one pass over the image).
     Returns the result, shaped like ``lr``, and the LR box it covers (the whole image unless
-    ``mode="patch"``; the matching HR box is ``scale`` times it).  Tile/patch ``i`` draws
+    ``mode="patch"``; the matching HR box is ``scale`` times it).  Tiles draw the masks of
+    their place in the whole image (the same as ``mode="whole"``); patch group ``i`` draws
     its masks from a seed derived from ``seed`` and ``i``.
     """
     if mode not in MODES:
@@ -171,7 +175,10 @@ def predict_image(
     if batch.ndim != 4:
         raise ValueError(f"lr must be (C, h, w) or (B, C, h, w), got shape {tuple(lr.shape)}")
 
-    def predict(x: torch.Tensor, index: int) -> MCResult:
+    def predict_tile(x: torch.Tensor, origin: tuple[int, int]) -> MCResult:
+        return mc_predict(model, x, samples, seed=seed, max_batch=max_batch, origin=origin)
+
+    def predict_group(x: torch.Tensor, index: int) -> MCResult:
         return mc_predict(model, x, samples, seed=sub_seed(seed, index), max_batch=max_batch)
 
     h, w = batch.shape[-2:]
@@ -179,7 +186,7 @@ def predict_image(
     if mode == "whole":
         result = mc_predict(model, batch, samples, seed=seed, max_batch=max_batch)
     elif mode == "tiled":
-        result = run_tiled(predict, batch, scale, tiling or Tiling())
+        result = run_tiled(predict_tile, batch, scale, tiling or Tiling())
     else:
-        result, box = run_patches(predict, batch, scale, patch)
+        result, box = run_patches(predict_group, batch, scale, patch)
     return (result.map(lambda t: t[0]) if lr.ndim == 3 else result), box

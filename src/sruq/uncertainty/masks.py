@@ -1,0 +1,173 @@
+"""Counter-based dropout masks, computed with tensor ops on the activations' device.
+
+A mask element is a pure function of (seed, dropout call, sample, image, element position
+in *image* coordinates): an integer hash, no generator state.  Sample ``t`` therefore gets
+the same mask however the T samples are split into chunks, whatever tile of the image is
+being computed, and on any device.
+
+The hash is the SplitMix64 finaliser on int64 tensors: additions and multiplications wrap
+modulo 2**64 (two's complement, on CPU and CUDA alike) and right shifts are masked to be
+logical, so the tensor code computes exactly the unsigned 64-bit function :func:`mix_int`.
+
+Element dropout (``nn.Dropout``) draws only the dropped positions, as a Bernoulli process:
+the gaps between dropped elements are geometric, ``floor(log(U) / log(1 - p)) + 1``, which
+costs about ``p n`` hashes instead of ``n``.  A process runs in each *unit*: one image row
+``Y`` of one sample, ``L`` columns ``[bx L, (bx + 1) L)`` of it (``bx`` in image
+coordinates) and every channel, in channels-last order.  Gap ``k`` of a unit comes from
+hash ``k // 2`` of the unit's key (its high or low 32 bits), so any tile that overlaps a
+unit sees the same dropped positions there and keeps the ones inside it.  The log is taken
+in float64, so two devices disagree only if their logs differ in the last bit right at an
+integer (about 1e-15 per gap).  Uniforms have 32 bits: gaps longer than about
+``23 / p`` (probability about 2**-33) are cut to that length.
+
+Feature dropout (``nn.Dropout1d/2d/3d``) hashes each (sample, image, channel) once and
+drops it when the top 53 bits fall below ``p * 2**53`` (an exact integer comparison).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+MASK64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+MIX1 = 0xBF58476D1CE4E5B9
+MIX2 = 0x94D049BB133111EB
+BLOCK = 64
+"""Columns per unit of element dropout (image coordinates; tiles waste at most two per row)."""
+GROUP = 1 << 18
+"""Candidate gaps per batch of units on the CPU (cache-sized); other devices do all at once."""
+
+
+def _signed(value: int) -> int:
+    value &= MASK64
+    return value - (1 << 64) if value >> 63 else value
+
+
+def mix_int(z: int) -> int:
+    """SplitMix64's finaliser on a Python int (the reference for :func:`mix`)."""
+    z &= MASK64
+    z ^= z >> 30
+    z = (z * MIX1) & MASK64
+    z ^= z >> 27
+    z = (z * MIX2) & MASK64
+    return z ^ (z >> 31)
+
+
+def key_int(*fields: int) -> int:
+    """Hash of a tuple of non-negative ints, as a signed int64 (for keys shared by a call)."""
+    z = 0
+    for value in fields:
+        z = mix_int(z + value * GOLDEN)
+    return _signed(z)
+
+
+def mix(z: torch.Tensor) -> torch.Tensor:
+    """:func:`mix_int` on an int64 tensor, in place (returns ``z``)."""
+    scratch = torch.empty_like(z)
+    for shift, factor in ((30, _signed(MIX1)), (27, _signed(MIX2)), (31, 0)):
+        torch.bitwise_right_shift(z, shift, out=scratch)
+        z ^= scratch.bitwise_and_((1 << (64 - shift)) - 1)
+        if factor:
+            z *= factor
+    return z
+
+
+def combine(key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Keys of ``(key, value)`` pairs (broadcast): ``mix(key + value * GOLDEN)``."""
+    return mix(key + value * _signed(GOLDEN))
+
+
+def sample_keys(seed: int, call: int, start: int, samples: int, device: torch.device
+                ) -> torch.Tensor:
+    """Key of each sample ``start .. start + samples - 1`` of dropout call ``call``."""
+    base = torch.tensor(key_int(seed, call), dtype=torch.int64, device=device)
+    return combine(base, torch.arange(start, start + samples, device=device))
+
+
+def feature_drops(keys: torch.Tensor, images: int, channels: int, p: float) -> torch.Tensor:
+    """Boolean ``(samples * images, channels)``: which (sample, image, channel) are dropped."""
+    device = keys.device
+    per_image = combine(keys[:, None], torch.arange(images, device=device))
+    z = combine(per_image[..., None], torch.arange(channels, device=device))
+    threshold = min(int(p * 2.0**53), 1 << 53)
+    return ((z >> 11) & ((1 << 53) - 1) < threshold).reshape(-1, channels)
+
+
+def _gaps(unit_keys: torch.Tensor, first: int, count: int, inv_log_keep: float) -> torch.Tensor:
+    """Gaps ``first .. first + count - 1`` (both even) of each unit, float64 ``(U, count)``.
+
+    Gap ``2 i`` and ``2 i + 1`` are the two 32-bit halves of hash ``i + 1`` (an int32 view:
+    low half first on the little-endian CPUs and GPUs torch runs on).
+    """
+    device = unit_keys.device
+    steps = torch.arange(first // 2 + 1, (first + count) // 2 + 1, device=device)
+    z = mix(unit_keys[:, None] + steps * _signed(GOLDEN))
+    gaps = z.view(torch.int32).double().add_(2.0**31 + 0.5).log_()  # log of U * 2**32
+    return gaps.mul_(inv_log_keep).add_(1 - 32 * math.log(2) * inv_log_keep).floor_()
+
+
+def _positions(unit_keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, base: torch.Tensor,
+               p: float, group: int, sink: int) -> list[torch.Tensor]:
+    """Dropped ``base + pos`` for unit positions ``lo <= pos < hi`` (float64 in, int64 out);
+    candidates outside that range come out as ``sink`` (cheaper than compacting them away).
+
+    A batch of units gets ``first`` gaps each (enough for most); the units whose last
+    position is still inside get ``more``, until none is left.
+    """
+    inv_log_keep = 1.0 / math.log1p(-p)
+    mean = p * float(hi.max()) if len(hi) else 0.0  # dropped per unit, at most
+    first = 2 * math.ceil((mean + math.sqrt(mean) + 4) / 2)
+    more = 2 * math.ceil((2 * math.sqrt(mean) + 8) / 2)
+    found: list[torch.Tensor] = []
+    per_group = max(1, group // first)
+    for start in range(0, len(unit_keys), per_group):
+        keys = unit_keys[start : start + per_group]
+        g_base = base[start : start + per_group]
+        g_lo, g_hi = lo[start : start + per_group] + g_base, hi[start : start + per_group] + g_base
+        check_lo = bool((lo[start : start + per_group] > 0).any())
+        last = g_base - 1  # position before the first, in the block's flat indices
+        done, count = 0, first
+        while len(keys):
+            gaps = _gaps(keys, done, count, inv_log_keep)
+            gaps[:, 0] += last
+            pos = torch.cumsum(gaps, dim=1)
+            last = pos[:, -1].clone()
+            outside = pos >= g_hi[:, None]
+            if check_lo:
+                outside |= pos < g_lo[:, None]
+            found.append(pos.masked_fill_(outside, sink).long().view(-1))
+            todo = (last < g_hi - 1).nonzero().squeeze(1)
+            keys, g_lo, g_hi, last = (t.index_select(0, todo) for t in (keys, g_lo, g_hi, last))
+            done, count = done + count, more
+    return found
+
+
+def element_drops(keys: torch.Tensor, shape: tuple[int, int, int, int], origin: tuple[int, int],
+                  p: float) -> list[torch.Tensor]:
+    """Dropped elements of a ``(N, H, W, C)`` block: row-major flat indices, in int64 pieces
+    that may also hold ``N H W C`` (one past the end: zero a spare element there).
+
+    ``N = samples * images`` (sample-major), ``keys`` one per sample; the block's element
+    ``(n, y, x, c)`` is element ``(oy + y, ox + x, c)`` of its image (``origin = (oy, ox)``).
+    """
+    n, h, w, c = shape
+    device = keys.device
+    if p >= 1:
+        return [torch.arange(n * h * w * c, device=device)]
+    samples = len(keys)
+    images = n // samples
+    oy, ox = origin
+    cols = torch.arange(ox // BLOCK, (ox + w - 1) // BLOCK + 1, device=device)
+    unit = combine(keys[:, None], torch.arange(images, device=device))  # (samples, images)
+    unit = combine(unit[..., None], torch.arange(oy, oy + h, device=device))
+    unit = combine(unit[..., None], cols).reshape(-1)
+    left = (cols * BLOCK - ox).double()  # block start in the tile's columns
+    lo = (-left).clamp(min=0) * c
+    hi = (w - left).clamp(max=BLOCK) * c
+    rows = torch.arange(n * h, device=device, dtype=torch.float64)[:, None] * (w * c)
+    base = (rows + left * c).reshape(-1)
+    count = n * h
+    group = GROUP if device.type == "cpu" else 1 << 62
+    return _positions(unit, lo.repeat(count), hi.repeat(count), base, p, group, n * h * w * c)
