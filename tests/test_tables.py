@@ -208,7 +208,8 @@ def test_write_summary_keeps_the_workflow_call(metric_files, tmp_path):
 def test_metric_directions():
     assert [m for m, spec in METRICS.items() if spec.higher_is_better] == [
         "psnr", "ssim", "pearson", "spearman", "ccoeff_bayescap"]
-    assert [m for m, spec in METRICS.items() if spec.higher_is_better is None] == ["coverage"]
+    assert [m for m, spec in METRICS.items() if spec.higher_is_better is None] == [
+        "coverage", "shift_score", "shift_flagged"]
     assert {"uce_bayescap", "interval_width"} <= {
         m for m, spec in METRICS.items() if spec.higher_is_better is False}
 

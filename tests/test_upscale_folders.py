@@ -262,7 +262,7 @@ def test_upscale_gives_the_shift_verdict_both_ways_and_says_when_there_is_none(
     Image.fromarray(np.clip(lr + rng.normal(0, 20, lr.shape), 0, 255).astype(np.uint8)).save(noisy)
     for image, out, expected in ((clean, "clean", False), (noisy, "noisy", True)):
         code = cli.main(["upscale", str(image), "--model", "esrcnn", "--results", str(results),
-                         "--samples", "2", "--out", str(tmp_path / out), "--quiet"])
+                         "--samples", "2", "--out", str(tmp_path / out)])
         printed = capsys.readouterr().err
         verdict = json.loads((tmp_path / out / "shift.json").read_text())
         assert code == 0 and verdict["flagged"] is expected, printed
@@ -274,6 +274,6 @@ def test_upscale_gives_the_shift_verdict_both_ways_and_says_when_there_is_none(
     old.write_bytes((results / "models" / "tiny-train" / "bicubic" / "x2" / "esrcnn"
                      / "weights.pt").read_bytes())
     assert cli.main(["upscale", str(clean), "--weights", str(old), "--samples", "2",
-                     "--out", str(tmp_path / "old-out"), "--quiet"]) == 0
+                     "--out", str(tmp_path / "old-out")]) == 0
     assert "no shift score available" in capsys.readouterr().err
     assert not (tmp_path / "old-out" / "shift.json").exists()

@@ -263,7 +263,8 @@ def upscale(args: argparse.Namespace) -> Path:
             row = process_image(images[0], out, source, settings, request, True)
         except (ValueError, OSError) as err:
             raise CLIError(f"{getattr(err, 'strerror', None) or err}") from None
-        print(f"{images[0].name}: {row.shift}", file=sys.stderr)
+        if not args.quiet:
+            print(f"{images[0].name}: {row.shift}", file=sys.stderr)
         return out
     return _batch(images, others, out, source, settings, request, args)
 
@@ -292,7 +293,9 @@ def _batch(images: list[Path], others: list[Path], out: Path, source: Any, setti
             bar.update()
     write_summary(out, rows)
     unlike = [Path(r.image).name for r in rows if r.shift.startswith("unlike")]
-    if unlike:
+    if args.quiet:
+        pass  # the verdicts are in summary.csv and each image's shift.json
+    elif unlike:
         print(f"sruq: {len(unlike)} of {len(rows)} images unlike the training data (their "
               f"heatmaps may understate the error): {', '.join(unlike)}", file=sys.stderr)
     elif source.judge is None:
@@ -374,6 +377,8 @@ def add_parser(commands: Any) -> None:
                          "fitted on its validation images for --model and --source, else 1)")
     up.add_argument("--details", type=int, default=defaults.details,
                     help="patches in details/most_certain and least_certain")
-    up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.add_argument("--quiet", action="store_true",
+                    help="no progress bar and no shift verdict line (the verdict stays in "
+                         "shift.json and summary.csv)")
     up.add_argument("--debug", action="store_true",
                     help="on an unexpected error, print the full traceback")
