@@ -8,7 +8,6 @@ e.g. for SR images another repository made::
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +78,11 @@ def _check_csv(csv: Path, sr_dir: Path, hr_dir: Path) -> None:
         if _inside(csv, folder):
             raise CLIError(f"--csv {csv}: inside {name} {folder}; write the scores elsewhere "
                            "(the input folders stay as they are)")
-    ancestor = csv.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise CLIError(f"--csv {csv}: cannot write in {ancestor}")
+    from sruq.io import unwritable_ancestor
+
+    blocked = unwritable_ancestor(csv)
+    if blocked is not None:
+        raise CLIError(f"--csv {csv}: cannot write in {blocked}")
 
 
 def _table(frame: Any) -> str:

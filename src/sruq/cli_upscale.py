@@ -154,8 +154,7 @@ def collect_images(inputs: list[Path]) -> tuple[list[Path], list[Path]]:
 def check_out(out: Path, kind: str = "image") -> None:
     """``out`` is a folder sruq may write (new, empty, or its own of this ``kind``: one
     image's output set or a batch's) in a writable place."""
-    import os
-
+    from sruq.io import unwritable_ancestor
     from sruq.manifest import OutputFolderError, check_writable, read_manifest
 
     try:
@@ -166,11 +165,9 @@ def check_out(out: Path, kind: str = "image") -> None:
     if manifest is not None and manifest.get("record", {}).get("kind", "image") != kind:
         held = "one image's output set" if kind == "batch" else "the output of several images"
         raise CLIError(f"--out {out}: holds {held}; give another folder")
-    ancestor = out.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise CLIError(f"--out {out}: cannot write in {ancestor}")
+    blocked = unwritable_ancestor(out)
+    if blocked is not None:
+        raise CLIError(f"--out {out}: cannot write in {blocked}")
 
 
 def check_batch_out(out: Path) -> None:

@@ -252,3 +252,14 @@ def save_figure(fig: Figure, stem: str | Path, dpi: int = 150) -> list[Path]:
             fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
         paths.append(path)
     return paths
+
+
+def unwritable_ancestor(path: str | Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when ``path`` cannot be created in it (not
+    a folder, or no write and search permission), else ``None``."""
+    ancestor = Path(path).parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK):
+        return None
+    return ancestor
