@@ -289,7 +289,9 @@ def _batch(images: list[Path], others: list[Path], out: Path, source: Any, setti
             rows.append(row)
             bar.update()
     write_summary(out, rows)
-    unlike = [Path(r.image).name for r in rows if r.shift.startswith("unlike")]
+    from sruq.shift.scores import UNLIKE
+
+    unlike = [Path(r.image).name for r in rows if r.shift.startswith(UNLIKE)]
     if args.quiet:
         pass  # the verdicts are in summary.csv and each image's shift.json
     elif unlike:

@@ -23,6 +23,7 @@ from matplotlib.patches import Rectangle
 from sruq.images import modcrop
 from sruq.io import atomic_path, read_image
 from sruq.layout import result_label
+from sruq.shift.scores import UNLIKE
 from sruq.tables import METRICS
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale
 
@@ -250,8 +251,6 @@ def _std_plane(std: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray
 
 MIN_PANEL = 2.2
 """Narrowest panel of :func:`heatmap_grid` (inches): room for an 8-point title line."""
-UNLIKE = "unlike"
-"""How a verdict of a flagged image starts (:func:`sruq.shift.scores.short_verdict`)."""
 
 
 def heatmap_grid(

@@ -159,23 +159,32 @@ class ShiftFit:
         return fit
 
 
+UNLIKE = "unlike the training data"
+"""How the verdict on a flagged image begins (:func:`verdict`, :func:`short_verdict`)."""
+
+
 def verdict(score: float, threshold: float, name: str) -> str:
     """The plain sentence a user reads for one image."""
     if score > threshold:
-        return (f"unlike the training data: shift score {score:.2f} above threshold "
+        return (f"{UNLIKE}: shift score {score:.2f} above threshold "
                 f"{threshold:.2f} ({name}) - the heatmap may understate the error")
     return f"looks like the training data (shift score {score:.2f} <= {threshold:.2f}, {name})"
 
 
 def short_verdict(score: float, flagged: bool) -> str:
     """The verdict in a figure's panel title."""
-    return (f"unlike the training data (shift {score:.2f})" if flagged
+    return (f"{UNLIKE} (shift {score:.2f})" if flagged
             else f"like the training data (shift {score:.2f})")
 
 
 def score_column(name: str) -> str:
     """The per-image table's column of a score (``lr-statistics`` -> ``shift_lr_statistics``)."""
     return "shift_" + name.replace("-", "_")
+
+
+def above_column(name: str) -> str:
+    """The per-image table's column that is 1 where a score lies above its threshold."""
+    return score_column(name) + "_above"
 
 
 FLAG_COLUMN = "shift_flagged"

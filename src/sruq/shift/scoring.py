@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sruq import layout
 from sruq.models.base import SRModel
 from sruq.shift.features import feature_vectoriser
 from sruq.shift.scores import (
@@ -57,8 +58,8 @@ def score_image(fit: ShiftFit, vectorise: Mapping[str, Vectoriser],
 
 
 
-FIT_NAME = "shift.json"
-"""The fit's file name beside a model's ``weights.pt`` (:data:`sruq.layout.SHIFT_FIT`)."""
+FIT_NAME = Path(layout.SHIFT_FIT).name
+"""The fit's file name beside a model's ``weights.pt``."""
 
 
 def fit_beside(weights: Path | str) -> ShiftFit | None:

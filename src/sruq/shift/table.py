@@ -21,7 +21,7 @@ import pandas as pd
 
 from sruq.io import write_csv, write_text
 from sruq.layout import UNTRAINED
-from sruq.shift.scores import SCORES, score_column
+from sruq.shift.scores import FLAG_COLUMN, SCORES, score_column
 from sruq.uncertainty.quality import auroc
 
 GROUP = ["dataset", "scale", "method", "trained_on"]
@@ -38,19 +38,27 @@ SHIFT_METRICS = {"psnr": ("PSNR (dB)", 2), "mean_std": ("mean std", 4), "ause": 
 SHIFT_FILES = ("shift.csv", "shift.md")
 
 
+def result_scores(path: Path | str, dataset: str, degradation: str, method: str,
+                  trained_on: str) -> dict[str, tuple[float, bool]]:
+    """Image -> (primary shift score, flagged) of one result in a shift-score CSV (rule
+    shift_score): what the calibration and the heatmaps' titles read."""
+    frame = pd.read_csv(path, dtype={key: str for key in ("dataset", "degradation", "method",
+                                                          "trained_on", "image")})
+    rows = frame[(frame["dataset"] == dataset) & (frame["degradation"] == degradation)
+                 & (frame["method"] == method) & (frame["trained_on"] == trained_on)]
+    return {str(image): (float(score), bool(flag)) for image, score, flag
+            in zip(rows["image"], rows["shift_score"], rows[FLAG_COLUMN], strict=True)}
+
+
 def _auroc_column(column: str) -> str:
     return "auroc_" + column.removeprefix("shift_")
-
-
-def _flag_column(column: str) -> str:
-    return column + "_above"
 
 
 def shift_table(per_image: pd.DataFrame) -> pd.DataFrame:
     """The shift table of a per-image table (empty when no result is shifted)."""
     trained = per_image[per_image["trained_on"] != UNTRAINED]
     scores = [c for c in SCORE_COLUMNS if c in trained.columns]
-    flags = [c for c in scores if _flag_column(c) in trained.columns]
+    flags = [c for c in scores if f"{c}_above" in trained.columns]
     rows = []
     for key, group in trained.groupby(GROUP, sort=False):
         trained_on = key[3]
@@ -69,7 +77,7 @@ def shift_table(per_image: pd.DataFrame) -> pd.DataFrame:
                     auroc(block[column].dropna(), reference[column].dropna())
                     if shifted and len(reference) else float("nan"))
             for column in flags:
-                share = block[_flag_column(column)].mean()
+                share = block[column + "_above"].mean()
                 row["detected_" + column.removeprefix("shift_")] = share if shifted else None
                 row["false_alarms_" + column.removeprefix("shift_")] = (
                     None if shifted else share)

@@ -20,7 +20,7 @@ from sruq.io import write_csv, write_json
 from sruq.layout import UNTRAINED
 from sruq.metrics import border
 from sruq.shift.calibration import image_q
-from sruq.shift.scores import FLAG_COLUMN
+from sruq.shift.table import result_scores
 from sruq.tables import write_tables
 from sruq.uncertainty.files import (
     read_conformal_q,
@@ -120,18 +120,6 @@ def uncertainty_table(
     return pd.DataFrame(rows)
 
 
-def _flags(shift_scores: Path | None, dataset: str, degradation: str, method: str,
-           trained_on: str) -> dict[str, bool]:
-    """Image -> flagged, for one result, from a shift-score CSV (none: nothing flagged)."""
-    if shift_scores is None:
-        return {}
-    frame = pd.read_csv(shift_scores, dtype={"image": str, "dataset": str, "method": str,
-                                             "degradation": str, "trained_on": str})
-    rows = frame[(frame["dataset"] == dataset) & (frame["degradation"] == degradation)
-                 & (frame["method"] == method) & (frame["trained_on"] == trained_on)]
-    return {str(r.image): bool(getattr(r, FLAG_COLUMN)) for r in rows.itertuples(index=False)}
-
-
 def uncertainty(unc_dir: Path, scale: int, out: Path, *, calibration: Path, dataset: str,
                 degradation: str, method: str, trained_on: str = UNTRAINED,
                 channel: str = "y", crop: int | None = None,
@@ -139,12 +127,14 @@ def uncertainty(unc_dir: Path, scale: int, out: Path, *, calibration: Path, data
     """Write the per-image uncertainty metrics of one method (CSV), sigma scaling and the
     conformal factors from the ``calibration`` file, the images flagged by its model's
     ``shift_scores`` (CSV of rule shift_score) widened (:func:`uncertainty_table`)."""
+    flags = {} if shift_scores is None else {
+        image: flagged for image, (_, flagged)
+        in result_scores(shift_scores, dataset, degradation, method, trained_on).items()}
     table = uncertainty_table(unc_dir, scale, dataset=dataset, degradation=degradation,
                               method=method, scale_factor=read_sigma_scale(calibration),
                               conformal_q=read_conformal_q(calibration), channel=channel,
                               crop=crop, shift_q=read_shift_q(calibration),
-                              flagged=_flags(shift_scores, dataset, degradation, method,
-                                             trained_on))
+                              flagged=flags)
     write_csv(_with_trained_on(table, trained_on), out)
 
 

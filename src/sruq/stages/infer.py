@@ -31,7 +31,7 @@ from sruq.predict import (
     upscale_folder,
 )
 from sruq.progress import progress_bar
-from sruq.shift.scores import FLAG_COLUMN, score_column
+from sruq.shift.scores import FLAG_COLUMN, above_column, score_column
 from sruq.shift.scoring import fit_model_scores, score_image, vectorisers
 from sruq.tensors import to_uint8
 from sruq.uncertainty.files import read_sigma_scale
@@ -231,7 +231,7 @@ def shift_score(
                       "trained_on": trained_on, "image": image}
             for name, value in values.items():
                 record[score_column(name)] = value
-                record[score_column(name) + "_above"] = float(value > fit.scores[name].threshold)
+                record[above_column(name)] = float(value > fit.scores[name].threshold)
             record["shift_score"] = values[fit.primary]
             record[FLAG_COLUMN] = float(fit.flagged(values))
             records.append(record)

@@ -17,7 +17,8 @@ from sruq.figures import comparison_figure, heatmap_figure, metric_spread, train
 from sruq.io import list_images, save_figure
 from sruq.layout import split_result
 from sruq.metrics import border
-from sruq.shift.scores import FLAG_COLUMN, short_verdict
+from sruq.shift.scores import short_verdict
+from sruq.shift.table import result_scores
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
 from sruq.uncertainty.plots import plot_reliability, plot_shift, plot_sparsification
 from sruq.uncertainty.quality import (
@@ -132,14 +133,9 @@ def _verdicts(shift_scores: Mapping[str, Path], dataset: str, degradation: str,
     verdicts = {}
     for name, path in shift_scores.items():
         method, trained_on = split_result(name)
-        frame = pd.read_csv(path, dtype={"image": str, "method": str, "trained_on": str,
-                                         "dataset": str, "degradation": str})
-        row = frame[(frame["dataset"] == dataset) & (frame["degradation"] == degradation)
-                    & (frame["method"] == method) & (frame["image"] == image)
-                    & (frame["trained_on"] == (trained_on or degradation))]
-        if len(row):
-            verdicts[name] = short_verdict(float(row["shift_score"].iloc[0]),
-                                           bool(row[FLAG_COLUMN].iloc[0]))
+        scores = result_scores(path, dataset, degradation, method, trained_on or degradation)
+        if image in scores:
+            verdicts[name] = short_verdict(*scores[image])
     return verdicts
 
 
