@@ -15,8 +15,6 @@ from sruq.schema import validate
 
 from conftest import REPO
 
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
 
 @pytest.fixture
 def config() -> dict:
@@ -26,7 +24,7 @@ def config() -> dict:
 def test_every_shipped_config_is_valid():
     for path in sorted((REPO / "config").glob("*.yaml")):
         cfg = yaml.safe_load(path.read_text())
-        validate(cfg, SCHEMA)
+        validate(cfg)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +53,7 @@ def test_bad_config_names_the_key(config, mutate, message):
     bad = copy.deepcopy(config)
     mutate(bad)
     with pytest.raises(ConfigError, match=message) as info:
-        validate(bad, SCHEMA)
+        validate(bad)
     assert "\n" not in str(info.value)
 
 
@@ -81,11 +79,11 @@ def test_user_preset_is_validated(config):
                                           "size": 13}, {"op": "downscale"}]}}
     bad["degradations"] = ["mine"]
     with pytest.raises(ConfigError, match=r"'presets\.mine\.steps\.0\.sigma'.*minimum"):
-        validate(bad, SCHEMA)
+        validate(bad)
     # what the schema cannot express (exactly one downscale step) is checked by the presets
     bad["presets"]["mine"]["steps"] = [{"op": "blur", "kernel": "gaussian", "sigma": 1,
                                         "size": 13}]
-    validate(bad, SCHEMA)
+    validate(bad)
     with pytest.raises(ConfigError, match=r"presets\.mine.*downscale") as info:
         check_references(bad, {**PRESETS, **bad["presets"]}, MODELS)
     assert "\n" not in str(info.value)
@@ -94,7 +92,7 @@ def test_user_preset_is_validated(config):
 def test_ensembles_are_checked(config):
     good = copy.deepcopy(config)
     good["ensembles"] = {"pair": ["esrcnn", "srresbnn"]}
-    validate(good, SCHEMA)
+    validate(good)
     check_references(good, PRESETS, MODELS)
     cases = [
         ({"pair": ["esrcnn"]}, r"'ensembles\.pair'.*(too short|non-empty|minItems)"),
@@ -105,7 +103,7 @@ def test_ensembles_are_checked(config):
         bad = copy.deepcopy(config)
         bad["ensembles"] = ensembles
         with pytest.raises(ConfigError, match=message) as info:
-            validate(bad, SCHEMA)
+            validate(bad)
             check_references(bad, PRESETS, MODELS)
         assert "\n" not in str(info.value)
     bad = copy.deepcopy(config)
@@ -119,7 +117,7 @@ def test_tta_and_mcbn_variants_are_checked(config):
     good = copy.deepcopy(config)
     good["variants"] = ["esrcnn+tta", "bicubic+tta", "srresbnn+mcbn"]
     good["mc"] = {"tta_noise": 0.02, "mcbn_batch": 8}
-    validate(good, SCHEMA)
+    validate(good)
     check_references(good, PRESETS, MODELS)
     cases = [
         (["edsr+mcbn"], r"'variants\.0': MC-BatchNorm needs BatchNorm layers, and 'edsr' "
@@ -131,7 +129,7 @@ def test_tta_and_mcbn_variants_are_checked(config):
     for variants, message in cases:
         bad = copy.deepcopy(config)
         bad["variants"] = variants
-        validate(bad, SCHEMA)
+        validate(bad)
         with pytest.raises(ConfigError, match=message) as info:
             check_references(bad, PRESETS, MODELS)
         assert "\n" not in str(info.value)
@@ -139,27 +137,27 @@ def test_tta_and_mcbn_variants_are_checked(config):
         bad = copy.deepcopy(config)
         bad["mc"] = mc
         with pytest.raises(ConfigError, match=rf"'{key}'"):
-            validate(bad, SCHEMA)
+            validate(bad)
     bad = copy.deepcopy(config)
     bad["variants"] = ["esrcnn+mcdropout"]
     with pytest.raises(ConfigError, match=r"'variants\.0'"):
-        validate(bad, SCHEMA)
+        validate(bad)
 
 
 def test_model_scales_must_be_scales_of_the_run(config):
     good = copy.deepcopy(config)
     good["scales"] = [2, 4]
     good["models"]["esrcnn"]["scales"] = [2]
-    validate(good, SCHEMA)
+    validate(good)
     check_references(good, PRESETS, MODELS)
     bad = copy.deepcopy(good)
     bad["models"]["esrcnn"]["scales"] = [2, 3]
-    validate(bad, SCHEMA)
+    validate(bad)
     with pytest.raises(ConfigError, match=r"models\.esrcnn\.scales\.1.*scale 3 is not one of"):
         check_references(bad, PRESETS, MODELS)
     bad["models"]["esrcnn"]["scales"] = [5]
     with pytest.raises(ConfigError, match=r"models\.esrcnn\.scales\.0"):
-        validate(bad, SCHEMA)
+        validate(bad)
 
 
 def test_loss_requirements_are_checked_at_start_up(config):
@@ -194,12 +192,12 @@ NEW_MODELS = {
 def test_new_architectures_and_options_pass_the_config_check(config):
     good = copy.deepcopy(config)
     good["models"].update(copy.deepcopy(NEW_MODELS))
-    validate(good, SCHEMA)
+    validate(good)
     check_references(good, PRESETS, MODELS)
     bad = copy.deepcopy(good)
     bad["models"]["esrgan"]["train"]["gan_type"] = "wgan"
     with pytest.raises(ConfigError, match=r"'models\.esrgan\.train\.gan_type'"):
-        validate(bad, SCHEMA)
+        validate(bad)
     bad = copy.deepcopy(good)
     bad["models"]["unpool"]["kwargs"]["upsampling"] = "pre"
     with pytest.raises(ConfigError, match=r"'models\.unpool\.kwargs\.upsampler': upsampler "
@@ -218,7 +216,7 @@ def test_python_callers_get_the_workflow_check(config, part, bad):
     whole = copy.deepcopy(config)
     whole["models"]["esrcnn"][part] = bad
     with pytest.raises(ConfigError) as by_schema:
-        validate(whole, SCHEMA)
+        validate(whole)
     from_dict = {"train": TrainConfig, "patches": PatchConfig}[part].from_dict
     with pytest.raises(ConfigError) as by_python:
         from_dict(bad, "esrcnn")
@@ -266,10 +264,10 @@ def test_budget_scales_step_counts_and_patches(config):
 
 def test_budget_is_in_the_schema(config):
     for good in (1, 0.05):
-        validate({**config, "budget": good}, SCHEMA)
+        validate({**config, "budget": good})
     for bad in (0, 1.01, "0.1"):
         with pytest.raises(ConfigError, match="config key 'budget'"):
-            validate({**config, "budget": bad}, SCHEMA)
+            validate({**config, "budget": bad})
 
 
 def test_prepare_config_drops_null_entries_and_applies_the_budget(config):
@@ -279,7 +277,7 @@ def test_prepare_config_drops_null_entries_and_applies_the_budget(config):
     config["variants"] = [v for v in config["variants"] if not v.startswith("srresbnn+")]
     config["datasets"]["builtin-valid"] = None
     config["budget"] = 0.5
-    validate(config, SCHEMA)  # null entries pass the schema
+    validate(config)  # null entries pass the schema
     assert prepare_config(config) is config
     assert list(config["models"]) == ["esrcnn", "edsr"]
     assert "builtin-valid" not in config["datasets"]

@@ -32,9 +32,10 @@ from sruq.degrade import (
     sinc_kernel,
     validate_preset,
 )
+from sruq.schema import SCHEMA_PATH
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "workflow" / "schemas" / "degradation.schema.yaml"
+SCHEMA = SCHEMA_PATH.parent / "degradation.schema.yaml"
 
 
 def data_root() -> Path:

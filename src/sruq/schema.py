@@ -1,8 +1,9 @@
 """The config schema and its validator: one-line errors that name the offending key.
 
-``workflow/schemas/config.schema.yaml`` is the one set of rules for every config key:
-:func:`validate` checks a whole config, :func:`validate_part` one part of it (a model's
-``train:`` or ``patches:`` mapping) against its definition, for direct Python callers.
+``sruq/schemas/config.schema.yaml`` (package data) is the one set of rules for every
+config key, and the workflow validates against the same file: :func:`validate` checks a
+whole config, :func:`validate_part` one part of it (a model's ``train:`` or ``patches:``
+mapping) against its definition, for direct Python callers.
 Types are strict, as in Python: an ``integer`` is an ``int`` (not ``1.0``, not ``true``),
 a ``number`` is finite (not ``.nan`` or ``.inf``), and an ``array`` may be a tuple.
 Needs only PyYAML and jsonschema, so any stage may check its part of the config.
@@ -24,10 +25,9 @@ from referencing import Registry, Resource
 
 from sruq.errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-"""The workflow's config schema (in the source tree: ``src/sruq`` -> ``workflow/schemas``)."""
-
-
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
+"""The config schema, shipped in the package (``sruq/schemas``, beside the degradation
+schema that it refers to); ``workflow/rules/common.smk`` validates against it too."""
 
 
 def _load_yaml(path: Path) -> Any:

@@ -20,7 +20,7 @@ from sruq.config import (
     prepare_config,
     role_notes,
 )
-from sruq.schema import validate as validate_config
+from sruq.schema import SCHEMA_PATH, validate as validate_config
 from sruq.degrade import PRESETS
 from sruq.images import folder_entries
 from sruq.layout import UNTRAINED, fill, result_name, split_result
@@ -43,13 +43,12 @@ min_version("8.0")
 SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.getenv("PYTHONPATH")])))
 
-SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 for path in workflow.configfiles:  # YAML itself would keep the last of two equal keys
     check_duplicate_keys(path)
 integer_strings(config)  # --config scales=[3] gives ['3']
-validate_config(config, SCHEMA)  # one-line error naming the bad key
+validate_config(config)  # one-line error naming the bad key (sruq/schemas/)
 prepare_config(config)  # null models/datasets left out, budget applied (sruq.config)
-validate(config, str(SCHEMA))  # snakemake's own validation; fills in defaults
+validate(config, str(SCHEMA_PATH))  # snakemake's own validation of the same file: defaults
 
 # the mc: defaults live in MCSettings (shared with the CLI); its checks run here too
 config["mc"] = mc_settings(config["mc"])

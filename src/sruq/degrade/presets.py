@@ -14,7 +14,7 @@ Step ops: ``blur``, ``resize``, ``downscale`` (exactly one; to ``HR / scale``),
 ``noise`` and ``jpeg``.  A numeric parameter is a number or a ``[low, high]``
 range drawn uniformly per image (integers for ``size``, odd, and ``quality``);
 every step but ``downscale`` takes an optional ``prob`` of being applied.
-``workflow/schemas/degradation.schema.yaml`` documents every key.
+``src/sruq/schemas/degradation.schema.yaml`` documents every key.
 """
 
 from __future__ import annotations
