@@ -19,6 +19,16 @@ def find_mirror() -> Path | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Only a test of the slow lane (marked ``slow`` or ``slurm``) may run workflow jobs;
+    set before its fixtures (``tiny_run``) are made."""
+    import workflow_runner
+
+    workflow_runner.real_runs_allowed = any(
+        item.get_closest_marker(name) for name in ("slow", "slurm"))
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     found = find_mirror()

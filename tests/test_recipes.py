@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_runner import REPO, run_workflow
+from workflow_runner import REPO, planned_outputs, run_workflow
 
 from sruq.config import check_duplicate_keys, prepare_config
+from sruq.layout import TABLES, TRAINING_CURVES, WEIGHTS, fill
 from sruq.methods import method_kinds
 from sruq.models import has_dropout
 
@@ -37,21 +38,54 @@ def with_mirror(config: dict) -> dict:
     return {**config, "data_mirror": str(mirror)} if mirror else config
 
 
-def test_the_four_seed_recipes_are_there():
-    assert [p.stem for p in RECIPES] == ["esrcnn", "sr_practice", "srcnn_variants", "srresbnn"]
+def documented_recipes() -> dict[str, str]:
+    """``recipe file -> seed number`` of the recipe table in docs/recipes.md (section 4)."""
+    text = (REPO / "docs" / "recipes.md").read_text()
+    return dict(re.findall(r"^\| `(\w+\.yaml)` \| (\d{3}) \|", text, flags=re.M))
+
+
+def header(path: Path) -> str:
+    """The comment block a recipe starts with."""
+    lines = path.read_text().splitlines()
+    return "\n".join(line for line in lines[:next(i for i, line in enumerate(lines)
+                                                 if not line.startswith("#"))])
+
+
+def test_every_seed_recipe_is_documented_and_says_how_to_run_it():
+    """Each recipe of config/seeds/ has its row in docs/recipes.md and names the same seed
+    experiment in its header, which gives the command that runs this very file and how to
+    size it; none hard-codes a machine's data mirror, all start from random seed 0, and one
+    that asks for LPIPS says which extra to install."""
+    documented = documented_recipes()
+    assert sorted(documented) == [p.name for p in RECIPES]
+    for path in RECIPES:
+        text, config = header(path), load(path)
+        assert text.startswith(f"# Seed {documented[path.name]} as a recipe: "), path.name
+        assert f"snakemake --configfile config/seeds/{path.name} --cores" in text, path.name
+        assert "--config budget=" in text, path.name
+        assert config["seed"] == 0 and config["data_mirror"] is None, path.name
+        assert config["metrics"]["channel"] == "y", path.name  # the seeds' protocol
+        if config["metrics"].get("lpips"):
+            assert 'pip install "sruq[lpips]"' in text, path.name
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_seed_recipe_plans_its_run(path, tmp_path):
+    """The plan trains each model at each of its scales on the training set, scores every
+    method (LPIPS too where asked) and writes one set of tables and the training curves."""
     check_duplicate_keys(path)
     config = load(path)
-    result = run_workflow(tmp_path, with_mirror(config), "--dry-run", "--quiet", "rules")
-    counts = job_counts(result.stdout)
-    trainings = sum(len(spec.get("scales", config["scales"])) for spec in config["models"].values())
-    assert counts["train"] == trainings * len(config["degradations"]), result.stdout
-    assert counts["tables"] == 1 and counts["training_figure"] == 1
-    if config.get("metrics", {}).get("lpips"):
-        assert counts["lpips"] == counts["metrics"]
+    planned = planned_outputs(tmp_path, with_mirror(config))
+    (train_set,) = [n for n, spec in config["datasets"].items() if spec["role"] == "train"]
+    assert {p for p in planned["train"] if p.endswith("/weights.pt")} == {
+        fill(WEIGHTS, dataset=train_set, degradation=degradation, scale=scale, model=model)
+        for model, spec in config["models"].items()
+        for scale in spec.get("scales", config["scales"])
+        for degradation in config["degradations"]}
+    assert planned["training_figure"] == {TRAINING_CURVES}
+    assert {f"{TABLES}/summary.md", f"{TABLES}/per_image.csv"} <= planned["tables"]
+    lpips = {p.replace("results/lpips/", "results/metrics/") for p in planned.get("lpips", ())}
+    assert lpips == (planned["metrics"] if config["metrics"].get("lpips") else set())
 
 
 def _overridden(tmp_path: Path, *files: Path, config: str | None = None) -> dict[str, int]:

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from workflow_runner import REPO, load_config, run_workflow
+from workflow_runner import REPO, load_config, planned_outputs, run_workflow
 
+from sruq import layout
 from sruq.lpips_metric import lpips_available
 from sruq.uncertainty.heatmaps import heatmap_rgb
 from sruq.uncertainty.settings import MCSettings
@@ -369,14 +370,21 @@ def test_rerun_with_the_same_seed_gives_identical_numbers(tiny_run, tmp_path):
         assert (tmp_path / rel).read_bytes() == (tiny_run / rel).read_bytes(), rel
 
 
-def test_default_config_targets_every_baseline_and_scale(tmp_path):
-    result = run_workflow(tmp_path, None, "--dry-run", "--quiet", "rules")
+def test_default_config_scores_every_method_on_its_test_set_and_trains_every_model(tmp_path):
+    """The embedded config's plan: the metrics of every method (baselines, networks,
+    classical methods, variants) at every scale and degradation on the test photos, and
+    nothing else scored; each network trained once per scale and degradation."""
+    planned = planned_outputs(tmp_path)
     config = load_config("config.yaml")
-    out = result.stdout
     methods = (config["baselines"] + list(config["models"]) + config["classical"]["methods"]
                + config["variants"] + list(config.get("ensembles", {})))
-    n = len(methods) * len(config["scales"]) * len(config["degradations"])
-    assert f"metrics {n}" in " ".join(out.split()), out
+    combos = [(d, s) for d in config["degradations"] for s in config["scales"]]
+    assert planned["metrics"] == {
+        layout.fill(layout.METRICS, dataset="builtin-test", degradation=d, scale=s, method=m)
+        for m in methods for d, s in combos}
+    assert {p for p in planned["train"] if p.endswith("/weights.pt")} == {
+        layout.fill(layout.WEIGHTS, dataset="builtin-train", degradation=d, scale=s, model=m)
+        for m in config["models"] for d, s in combos}
 
 
 def test_a_model_runs_only_at_its_own_scales(tmp_path):
