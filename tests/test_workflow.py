@@ -444,6 +444,7 @@ def test_test_heatmaps_wait_for_the_sigma_scale_unless_switched_off(tmp_path):
     assert "calibration" not in _inputs_of_test_inference(planned)
 
 
+@pytest.mark.slow  # a real run (it stops at start-up)
 def test_bad_config_value_fails_at_once_naming_the_key(tmp_path):
     config = load_config("test-tiny.yaml")
     config["metrics"] = {"channel": "lab"}
@@ -453,6 +454,7 @@ def test_bad_config_value_fails_at_once_naming_the_key(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow  # a real run (it stops at start-up)
 def test_missing_dataset_folder_fails_naming_the_key(tmp_path):
     config = load_config("test-tiny.yaml")
     config["datasets"]["tiny-test"] = {"source": "folder", "role": "test",
@@ -463,6 +465,7 @@ def test_missing_dataset_folder_fails_naming_the_key(tmp_path):
     assert not (tmp_path / "results" / "data" / "tiny-test" / "hr").exists()
 
 
+@pytest.mark.slow  # a real run (it stops at start-up)
 def test_unreadable_image_fails_naming_the_file(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
@@ -476,6 +479,7 @@ def test_unreadable_image_fails_naming_the_file(tmp_path):
     assert not (tmp_path / "run" / "results" / "data" / "tiny-test" / "hr").exists()
 
 
+@pytest.mark.slow  # a real run (it stops before any job)
 @pytest.mark.skipif(lpips_available("alex")[0], reason="LPIPS runs here: nothing to refuse")
 def test_requested_lpips_that_cannot_run_stops_before_any_job(tmp_path):
     config = load_config("test-tiny.yaml")
