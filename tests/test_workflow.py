@@ -532,14 +532,14 @@ def test_train_on_one_degradation_test_on_two_gives_the_shift_table(tmp_path):
     assert len(shifted) == 2  # tiny-test, tiny-valid
     assert shift[~shift.shifted].false_alarms_lr_statistics.between(0, 1).all()
     assert shifted.detected_lr_statistics.between(0, 1).all()
-    # the shift-aware intervals: tested on noisy, the widening never saw noisy
+    # the shift-aware intervals: one validation image per degradation, so the only
+    # widening is the one fitted on both; none left noisy out, so noisy keeps static ones
     calibration = json.loads((tmp_path / "results" / "calibration" / "bicubic" / "x2"
                               / "esrcnn.json").read_text())
     widenings = calibration["shift_widening"]
-    assert widenings["noisy"]["fitted_on"] == ["bicubic"]
-    assert widenings["*"]["fitted_on"] == ["bicubic", "noisy"]
+    assert set(widenings) == {"*"} and widenings["*"]["fitted_on"] == ["bicubic", "noisy"]
     noisy_rows = trained[trained.degradation == "noisy"]
-    assert (noisy_rows.coverage >= noisy_rows.coverage_static).all()  # never narrower
+    assert (noisy_rows.coverage == noisy_rows.coverage_static).all()
     profiles = pd.read_csv(tmp_path / "results" / "shift-profiles" / "tiny-train" / "bicubic"
                            / "x2" / "esrcnn.csv")
     assert set(zip(profiles.dataset, profiles.degradation)) == {
