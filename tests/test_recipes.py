@@ -141,20 +141,20 @@ def test_srresbnn_recipe_keeps_the_seeds_row_order():
 
 def test_the_shift_recipe_plans_every_source_on_every_preset(tmp_path):
     """config/shift.yaml: five models trained on bicubic only (three EDSRs for the deep
-    ensemble), every source run on the three test sets and the two validation sets at all
+    ensemble), every source run on the two test sets and the two validation sets at all
     five presets, one shift fit per trained model, one calibration per source."""
     path = REPO / "config" / "shift.yaml"
     check_duplicate_keys(path)
     config = load(path)
     counts = job_counts(run_workflow(tmp_path, with_mirror(config), "--dry-run", "--quiet",
                                      "rules").stdout)
-    presets, sets = len(config["degradations"]), 3 + 2  # test sets, validation sets
+    presets, sets = len(config["degradations"]), 2 + 2  # test sets, validation sets
     assert presets == 5 and counts["train"] == 5 and counts["shift_score"] == 5
     assert counts["infer_model"] == 2 * sets * presets  # esrcnn and srresbnn MC dropout
     for rule in ("self_ensemble", "test_time_sampling", "deep_ensemble"):
         assert counts[rule] == sets * presets, rule  # edsr+x8, srresbnn+mcbn, the ensemble
     assert counts["calibrate"] == 5  # esrcnn, srresbnn, srresbnn+mcbn, edsr+x8, edsr-ensemble
-    assert counts["uncertainty_metrics"] == 5 * 3 * presets
+    assert counts["uncertainty_metrics"] == 5 * 2 * presets
     assert counts["shift_figure"] == 1
     members = config["ensembles"]["edsr-ensemble"]
     specs = [config["models"][m] for m in members]

@@ -5,6 +5,8 @@ table's score columns."""
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,8 +17,16 @@ from sruq.degrade import PRESETS
 from sruq.degrade.presets import degrade_uint8
 from sruq.images import image_seed, modcrop
 from sruq.io import write_image
-from sruq.shift.calibration import flagged_q, image_q
+from sruq.shift.calibration import (
+    ALL,
+    PROFILE_COLUMNS,
+    ValidationImage,
+    Widening,
+    image_q,
+    left_out,
+)
 from sruq.shift.scores import (
+    FLAG_COLUMN,
     GaussianDensity,
     ShiftFit,
     ShiftScore,
@@ -26,7 +36,8 @@ from sruq.shift.scores import (
 )
 from sruq.shift.statistics import lr_statistics, tiles
 from sruq.shift.table import shift_markdown, shift_table
-from sruq.uncertainty.quality import auroc
+from sruq.stages.evaluate import calibrate
+from sruq.uncertainty.quality import auroc, conformal_quantile, interval_coverage
 
 
 def test_a_density_scores_a_shifted_gaussian_high_and_an_unshifted_one_at_chance():
@@ -86,15 +97,114 @@ def test_a_fit_file_round_trips_and_a_bad_one_is_named(tmp_path):
     assert verdict(1.5, 2.0, "laplacian").startswith("looks like the training data")
 
 
-def test_a_flagged_image_gets_the_widest_factor_of_the_other_degradations():
-    shift_q = {"blur": 5.0, "noisy": 3.0, "jpeg": 2.0}
-    assert flagged_q(shift_q, "blur") == 3.0  # leave the tested degradation out
-    assert flagged_q(shift_q, "noisy") == 5.0
-    assert flagged_q(shift_q, None) == 5.0  # unknown degradation: all of them
-    assert flagged_q({"blur": 5.0}, "blur") is None
-    assert image_q(1.6, shift_q, True, "jpeg") == 5.0
-    assert image_q(1.6, shift_q, False, "jpeg") == 1.6
-    assert image_q(1.6, {"blur": 1.0}, True, "noisy") == 1.6  # never narrower
+def _images(rng: np.random.Generator, n: int, degradation: str, wide: float,
+            ) -> list[ValidationImage]:
+    """``n`` synthetic images: a profile whose first deviation is ``-wide`` (say, blur
+    lowering a band ratio) and an error ``exp(0.5 wide)`` times wider than the std claims."""
+    out = []
+    for _ in range(n):
+        z = rng.normal(0, 0.3, 4)
+        z[0] -= wide
+        std = rng.uniform(0.01, 0.03, (48, 48))
+        error = rng.normal(0, 1, (48, 48)) * std * np.exp(0.5 * wide)
+        out.append(ValidationImage(degradation, error, std, z))
+    return out
+
+
+def _coverage(images: list[ValidationImage], q) -> float:
+    return float(np.mean([interval_coverage(i.std, i.error, q(i.profile))[0] for i in images]))
+
+
+def test_a_widening_learns_which_way_of_which_statistic_widens_the_intervals():
+    rng = np.random.default_rng(0)
+    fitted = [*_images(rng, 20, "bicubic", 0.0), *_images(rng, 20, "mild", 2.0),
+              *_images(rng, 20, "strong", 4.0)]
+    widening = Widening.fit(fitted, "bicubic", 0.9)
+    weights = dict(zip([f"+{i}" for i in range(4)] + [f"-{i}" for i in range(4)],
+                       widening.weights, strict=True))
+    assert weights["-0"] == pytest.approx(0.5, abs=0.1)  # the statistic that moved, its way
+    assert max(v for k, v in weights.items() if k != "-0") < 0.2  # the others: noise
+    # each shifted degradation is predicted by a fit on the other: no margin needed
+    assert widening.margin < 1.15
+    # an unseen, stronger shift of the same statistic is covered near the target
+    unseen = _images(rng, 20, "stronger", 6.0)
+    assert 0.85 <= _coverage(unseen, widening.q) <= 0.97
+    static = conformal_quantile([i.error for i in fitted[:20]], [i.std for i in fitted[:20]])
+    assert _coverage(unseen, lambda _: static) < 0.3
+    assert widening.q(np.zeros(4)) == pytest.approx(static, rel=0.25)  # in distribution
+    back = Widening.from_dict(json.loads(json.dumps(widening.to_dict())))
+    assert back.q(unseen[0].profile) == pytest.approx(widening.q(unseen[0].profile))
+    assert back.fitted_on == ("bicubic", "mild", "strong")
+
+
+def test_the_margin_is_what_leaving_a_seen_shift_out_cost():
+    """One shifted degradation: the fit without it sees nothing move, so it under-states
+    that degradation's factor by exp(0.5 * 4); that is the margin every flagged image gets."""
+    rng = np.random.default_rng(3)
+    fitted = [*_images(rng, 20, "bicubic", 0.0), *_images(rng, 20, "blur", 4.0)]
+    widening = Widening.fit(fitted, "bicubic", 0.9)
+    assert widening.margin == pytest.approx(math.exp(2.0), rel=0.2)
+    assert _coverage(_images(rng, 20, "stronger", 6.0), widening.q) > 0.9  # conservative
+
+
+def test_a_result_is_judged_by_the_widening_that_never_saw_its_degradation():
+    rng = np.random.default_rng(1)
+    fit = Widening.fit([*_images(rng, 4, "bicubic", 0.0), *_images(rng, 4, "jpeg", 3.0)],
+                       "bicubic")
+    widenings = {"blur": fit, ALL: Widening(1.0, np.zeros(8), 1.0, ("bicubic", "blur"))}
+    assert left_out(widenings, "blur", "bicubic") is fit
+    assert left_out(widenings, "bicubic", "bicubic") is widenings[ALL]  # in distribution
+    assert left_out(widenings, None, "bicubic") is widenings[ALL]  # unknown degradation
+    assert left_out(widenings, "noisy", "bicubic") is None  # none left noisy out
+    z = np.array([-3.0, 0, 0, 0])
+    assert image_q(1.6, fit, z, flagged=True) == max(1.6, fit.q(z))
+    assert image_q(1.6, fit, z, flagged=False) == 1.6
+    assert image_q(1.6, None, z, flagged=True) == 1.6
+    assert image_q(1e6, fit, z, flagged=True) == 1e6  # never narrower
+
+
+def test_the_calibration_leaves_each_degradation_out_of_its_widening(tmp_path, monkeypatch):
+    """calibrate() on real uncertainty folders and a profiles CSV: the widening for
+    ``noisy`` is fitted without the noisy validation images -- changing them all leaves it
+    as it was -- while the one fitted on every degradation moves."""
+    rng = np.random.default_rng(2)
+    monkeypatch.chdir(tmp_path)  # the workflow's paths are relative to its directory
+
+    def write(degradation: str, wide: float) -> tuple[Path, list[dict]]:
+        folder = Path("results", "uncertainty", "val", degradation, "x2", "m@bicubic")
+        rows = []
+        for i, (_, error, std, z) in enumerate(_images(rng, 6, degradation, wide)):
+            image = folder / f"im{i}"
+            image.mkdir(parents=True, exist_ok=True)
+            np.save(image / "error.npy", error[..., None].astype(np.float32))
+            np.save(image / "std.npy", std[..., None].astype(np.float32))
+            rows.append({"dataset": "val", "degradation": degradation, "image": f"im{i}",
+                         "shift_score": 0.0, FLAG_COLUMN: 1.0,
+                         **dict(zip(PROFILE_COLUMNS, z, strict=True))})
+        return folder, rows
+
+    folders, rows = {}, []
+    for degradation, wide in (("bicubic", 0.0), ("blur", 3.0), ("noisy", 1.0)):
+        folder, entries = write(degradation, wide)
+        folders[degradation] = [folder]
+        rows += entries
+    profiles = tmp_path / "profiles.csv"
+    pd.DataFrame(rows).to_csv(profiles, index=False)
+
+    def fitted() -> dict:
+        out = tmp_path / "calibration.json"
+        calibrate(folders, "bicubic", 2, out, channel="y", crop=0, profiles=profiles)
+        return json.loads(out.read_text())["shift_widening"]
+
+    before = fitted()
+    assert set(before) == {"bicubic", "blur", "noisy", ALL}
+    assert before["noisy"]["fitted_on"] == ["bicubic", "blur"]
+    assert before[ALL]["fitted_on"] == ["bicubic", "blur", "noisy"]
+    for image in folders["noisy"][0].iterdir():  # ten times the error at noisy
+        np.save(image / "error.npy", np.load(image / "error.npy") * 10)
+    after = fitted()
+    assert after["noisy"] == before["noisy"]
+    assert after[ALL]["q0"] != before[ALL]["q0"]
 
 
 def test_the_shift_table_gives_every_score_its_auroc_and_false_alarms():
@@ -138,9 +248,12 @@ def test_the_stage_fits_on_training_and_validation_folders_and_ignores_test_imag
     for test in ("test", "test2"):
         rows = [{"dataset": "t", "degradation": "bicubic", "method": "espcn",
                  "lr": str(folders[test])}]
-        shift_score(tmp_path / "w.pt", folders["train"], [folders["valid"]], rows,
-                    tmp_path / f"{test}.json", tmp_path / f"{test}.csv", scale=2,
-                    trained_on="bicubic", score="lr-statistics", quantile=0.95, threads=1)
+        places = [{"dataset": "v", "degradation": "bicubic", "lr": str(folders["valid"])},
+                  {"dataset": "t", "degradation": "bicubic", "lr": str(folders[test])}]
+        shift_score(tmp_path / "w.pt", folders["train"], [folders["valid"]], rows, places,
+                    tmp_path / f"{test}.json", tmp_path / f"{test}.csv",
+                    tmp_path / f"{test}.profiles.csv", scale=2, trained_on="bicubic",
+                    score="lr-statistics", quantile=0.95, threads=1)
         fits.append(json.loads((tmp_path / f"{test}.json").read_text())["scores"])
     assert fits[0] == fits[1]  # a changed test image changes no threshold or density
     scores = pd.read_csv(tmp_path / "test2.csv")
@@ -148,3 +261,9 @@ def test_the_stage_fits_on_training_and_validation_folders_and_ignores_test_imag
     assert {"shift_laplacian", "shift_lr_statistics", "shift_features", "shift_score",
             "shift_flagged"} <= set(scores.columns)
     assert scores.loc[1, "shift_flagged"] == 1.0  # noisy chelsea
+    profiles = pd.read_csv(tmp_path / "test2.profiles.csv")
+    assert list(profiles["image"]) == ["immunohistochemistry", "camera", "chelsea"]
+    assert list(profiles["shift_flagged"]) == [0.0, *scores["shift_flagged"]]
+    noisy = profiles.set_index("image").loc["chelsea"]
+    assert noisy["deviation_noise_floor"] > 3  # noise lifts the quiet blocks far up
+    assert abs(noisy["deviation_band_075_1"]) < noisy["deviation_noise_floor"]

@@ -544,13 +544,18 @@ def test_train_on_one_degradation_test_on_two_gives_the_shift_table(tmp_path):
     assert len(shifted) == 2  # tiny-test, tiny-valid
     assert shift[~shift.shifted].false_alarms_lr_statistics.between(0, 1).all()
     assert shifted.detected_lr_statistics.between(0, 1).all()
-    # the shift-aware intervals: a conformal factor fitted on the validation images at noisy
+    # the shift-aware intervals: one validation image per degradation, so the only
+    # widening is the one fitted on both; none left noisy out, so noisy keeps static ones
     calibration = json.loads((tmp_path / "results" / "calibration" / "bicubic" / "x2"
                               / "esrcnn.json").read_text())
-    assert set(calibration["shift_q"]) == {"noisy"} and calibration["shift_q"]["noisy"] > 0
-    # tested on noisy, the one other degradation is left out: static intervals there
+    widenings = calibration["shift_widening"]
+    assert set(widenings) == {"*"} and widenings["*"]["fitted_on"] == ["bicubic", "noisy"]
     noisy_rows = trained[trained.degradation == "noisy"]
     assert (noisy_rows.coverage == noisy_rows.coverage_static).all()
+    profiles = pd.read_csv(tmp_path / "results" / "shift-profiles" / "tiny-train" / "bicubic"
+                           / "x2" / "esrcnn.csv")
+    assert set(zip(profiles.dataset, profiles.degradation)) == {
+        (d, g) for d in ("tiny-valid", "tiny-test") for g in ("bicubic", "noisy")}
     assert {"shift_score", "shift_flagged", "interval_q", "uce_shift"} <= set(per_image.columns)
     fit = json.loads((tmp_path / "results" / "models" / "tiny-train" / "bicubic" / "x2"
                       / "esrcnn" / "shift.json").read_text())

@@ -49,6 +49,11 @@ CALIBRATION = "results/calibration/{degradation}/x{scale}/{method}.json"
 SHIFT_SCORES = "results/shift/{dataset}/{degradation}/x{scale}/{model}.csv"
 """Per test image, the shift scores of a trained model's inputs (its training set,
 degradation and scale in the path, as for :data:`MODEL`)."""
+SHIFT_PROFILES = "results/shift-profiles/{dataset}/{degradation}/x{scale}/{model}.csv"
+"""Per validation and test LR image at every degradation of the run, where its LR
+statistics lie against that model's training density (:mod:`sruq.shift.calibration`)
+and whether the shift score flags it: what the shift-aware intervals are fitted and
+applied on."""
 
 # --- tables and figures ------------------------------------------------------------------
 BLOCK = "{dataset}_x{scale}_{degradation}"

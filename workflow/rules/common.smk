@@ -358,6 +358,30 @@ def shift_rows(wildcards):
     return rows
 
 
+def profile_rows(wildcards):
+    """The LR folders whose profiles are written by shift_score for a trained model (the
+    validation and test sets at every degradation of the run; at its training degradation
+    only, for a model trained on each degradation)."""
+    w = wildcards
+    degradations = (config["degradations"] if MODELS_CFG[w.model].get("train_degradations")
+                    else [w.degradation])
+    return [{"dataset": dataset, "degradation": degradation,
+             "lr": fill(layout.LR, dataset=dataset, degradation=degradation, scale=w.scale)}
+            for dataset, degradation in itertools.product(
+                dict.fromkeys([*VALID_SETS, *TEST_SETS]), degradations)]
+
+
+def shift_profiles_of(wildcards):
+    """``{"profiles": file}``, the profiles CSV (of shift_score) of the model behind the
+    wildcards' trained result (its training degradation in the path), else nothing."""
+    method, suffix = split_result(wildcards.method)
+    model = scored_model(method)
+    if model is None:
+        return {}
+    return {"profiles": model_file(layout.SHIFT_PROFILES, model,
+                                   suffix or wildcards.degradation, wildcards.scale)}
+
+
 def shift_scores_file(name, degradation, scale):
     """The shift-score CSV behind result ``name`` on test degradation ``degradation``
     (``None`` for a method that is not trained)."""
@@ -375,12 +399,6 @@ def shift_score_files(wildcards):
     files = {name: shift_scores_file(name, w.degradation, w.scale)
              for name in uncertain_results(w)}
     return {name: path for name, path in files.items() if path}
-
-
-def shift_scores_of(wildcards):
-    """``{"shift_scores": file}`` for a trained result, else nothing."""
-    path = shift_scores_file(wildcards.method, wildcards.degradation, wildcards.scale)
-    return {"shift_scores": path} if path else {}
 
 
 def outside_dir(wildcards):

@@ -39,7 +39,8 @@ rule lpips:
 
 rule calibrate:
     input:
-        calibration_inputs,
+        unpack(shift_profiles_of),
+        folders=calibration_inputs,
     output:
         layout.CALIBRATION,
     log:
@@ -58,7 +59,7 @@ rule calibrate:
 
 rule uncertainty_metrics:
     input:
-        unpack(shift_scores_of),
+        unpack(shift_profiles_of),
         uncertainty=layout.UNCERTAINTY,
         calibration=calibration_of,
     output:

@@ -163,13 +163,16 @@ rule shift_score:
         valid_lr=lambda w: [fill(layout.LR, dataset=v, degradation=w.degradation,
                                  scale=w.scale) for v in VALID_SETS],
         test_lr=lambda w: list(dict.fromkeys(row["lr"] for row in shift_rows(w))),
+        profile_lr=lambda w: list(dict.fromkeys(row["lr"] for row in profile_rows(w))),
     output:
         fit=layout.SHIFT_FIT,
         scores=layout.SHIFT_SCORES,
+        profiles=layout.SHIFT_PROFILES,
     log:
         layout.LOGS["shift_score"],
     params:
         rows=shift_rows,
+        profile_rows=profile_rows,
         score=SHIFT_CFG["score"],
         quantile=SHIFT_CFG["quantile"],
         device=config["device"],

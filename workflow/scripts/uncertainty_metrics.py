@@ -14,5 +14,5 @@ with log_to(snakemake.log[0]):
         calibration=Path(snakemake.input.calibration), dataset=w.dataset,
         degradation=w.degradation, method=snakemake.params.method,
         trained_on=snakemake.params.trained_on, channel=snakemake.params.channel,
-        crop=snakemake.params.crop, shift_scores=snakemake.input.get("shift_scores"),
+        crop=snakemake.params.crop, profiles=snakemake.input.get("profiles"),
     )

@@ -1,35 +1,178 @@
-"""Intervals that stay honest on inputs unlike the training data (numpy only).
+"""Intervals that stay honest on inputs unlike the training data (numpy and scipy only).
 
-The calibration file of an uncertainty source (rule ``calibrate``) holds its
-split-conformal factor ``conformal_q`` fitted on the validation images at the training
-degradation, and ``shift_q``: the same factor fitted on the validation images degraded with
-each *other* degradation of the run.  An image the shift score flags
-(:mod:`sruq.shift.scores`) gets the widest of those factors -- leaving out the degradation
-it is tested on, so a shift is judged by a calibration that never saw it; an image that is
-not flagged keeps ``conformal_q``.  The same ratio widens its sigma-scaled std for the UCE
-after this calibration.
+An LR image's *profile* is where its LR statistics
+(:func:`sruq.shift.statistics.lr_statistics`) lie against the training density of the
+``lr-statistics`` score, one standardised deviation per statistic (:func:`profile`): blur
+pushes the band ratios down, noise the noise floor up, JPEG the blockiness up.  A
+:class:`Widening` maps a profile to the factor of that image's split-conformal interval,
+``q(z) = margin * q0 * exp(w . features(z))`` with ``w >= 0`` (:func:`features`: the
+positive and the negative part of each deviation), fitted on validation images made with
+the training degradation and others (:meth:`Widening.fit`):
+
+1. per image, the log of the ``coverage`` quantile of its scores ``|error| / max(std,
+   floor)`` is regressed on its features by non-negative least squares (plus a free
+   intercept) -- how much wider an image's intervals must be, given how far and which way
+   its input lies from the training data;
+2. ``q0`` is the split-conformal factor of the scores divided by ``exp(w . features(z))``,
+   pooling the pixels of every image it was fitted on, so that the intervals hold the
+   target coverage on those images;
+3. ``margin`` is what extrapolating to a degradation the fit has not seen costs, measured
+   on the ones it has: for each shifted degradation among them, steps 1-2 are repeated
+   without it and the factor by which that fit under-states the held-out images' conformal
+   factor is taken; ``margin`` is the mean of those factors (at least 1).
+
+The calibration (rule ``calibrate``) fits one widening per degradation of the run on the
+validation images at *all other* degradations, training degradation included: a result
+tested on degradation ``d`` is judged by the widening that never saw ``d`` (leave one
+degradation out, in step 3 too); an in-distribution result and an input of unknown
+degradation use the one fitted on all (:data:`ALL`).  :func:`image_q` gives one image's
+factor: an image the shift score does not flag keeps the static ``conformal_q``.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.optimize import nnls
+
+from sruq.shift.scores import GaussianDensity
+from sruq.shift.statistics import STATISTICS
+from sruq.uncertainty.quality import STD_FLOOR, conformal_quantile, conformal_scores
+
+PROFILE_SCORE = "lr-statistics"
+"""The fitted shift score whose density places a profile."""
+PROFILE_COLUMNS = tuple("deviation_" + name.replace(".", "").replace("-", "_")
+                        for name in STATISTICS)
+"""The profile's columns in a profiles CSV (rule shift_score), in :data:`STATISTICS` order."""
+ALL = "*"
+"""The widening fitted on the validation images at every degradation: for an input whose
+degradation is unknown, and for the training degradation itself."""
 
 
-def flagged_q(shift_q: Mapping[str, float], tested_on: str | None) -> float | None:
-    """The factor of a flagged image tested on ``tested_on``: the largest ``shift_q`` of
-    the other degradations (``None`` when none is left; ``tested_on`` ``None``: an image of
-    unknown degradation, which may use them all)."""
-    left = [q for degradation, q in shift_q.items()
-            if degradation != tested_on and q is not None and math.isfinite(q)]
-    return max(left) if left else None
+def profile(density: GaussianDensity, vector: np.ndarray) -> np.ndarray:
+    """The standardised deviation of each LR statistic of ``vector`` from ``density``:
+    ``(v - mean) / sd`` with ``sd`` the square root of the covariance's diagonal."""
+    sd = np.sqrt(np.diag(np.linalg.inv(density.precision)))
+    return (np.asarray(vector, dtype=np.float64) - density.mean) / sd
 
 
-def image_q(conformal_q: float, shift_q: Mapping[str, float], flagged: bool,
-            tested_on: str | None) -> float:
-    """The conformal factor of one image: :func:`flagged_q` when flagged (and larger than
-    ``conformal_q``), else ``conformal_q``."""
-    if not flagged:
+def features(z: np.ndarray) -> np.ndarray:
+    """The regression features of a profile: ``[max(z, 0), max(-z, 0)]`` per statistic, so
+    that each direction of each statistic gets its own non-negative weight."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.concatenate([np.maximum(z, 0.0), np.maximum(-z, 0.0)])
+
+
+class ValidationImage(NamedTuple):
+    """One validation image a widening is fitted on: the degradation it was made with, its
+    error and std planes (same shape) and its profile."""
+
+    degradation: str
+    error: np.ndarray
+    std: np.ndarray
+    profile: np.ndarray
+
+
+def _fit_shape(images: Sequence[ValidationImage], log_q: np.ndarray, coverage: float,
+               ) -> tuple[float, np.ndarray]:
+    """``(q0, weights)`` of ``q0 * exp(weights . features(z))`` on ``images`` (steps 1
+    and 2 of the module's description); ``log_q`` per image, precomputed."""
+    x = np.stack([features(image.profile) for image in images])
+    # a free intercept as two non-negative columns of opposite sign
+    solution, _ = nnls(np.hstack([x, np.ones((len(x), 1)), -np.ones((len(x), 1))]), log_q)
+    weights = solution[:x.shape[1]]
+    return _scaled_q(images, np.exp(x @ weights), coverage), weights
+
+
+def _scaled_q(images: Sequence[ValidationImage], factors: np.ndarray, coverage: float) -> float:
+    """The split-conformal factor of ``images``' scores divided by their ``factors``."""
+    return conformal_quantile([image.error for image in images],
+                              [np.maximum(image.std, STD_FLOOR) * f
+                               for image, f in zip(images, factors, strict=True)],
+                              coverage, 0.0)
+
+
+@dataclass(frozen=True)
+class Widening:
+    """``q(z) = margin * q0 * exp(weights . features(z))``, fitted on the validation images
+    of the degradations in ``fitted_on``."""
+
+    q0: float
+    weights: np.ndarray
+    margin: float
+    fitted_on: tuple[str, ...]
+
+    def q(self, z: np.ndarray) -> float:
+        """The interval factor of an image with profile ``z``."""
+        return self.margin * self.q0 * math.exp(float(features(z) @ self.weights))
+
+    @classmethod
+    def fit(cls, images: Sequence[ValidationImage], trained_on: str,
+            coverage: float = 0.9) -> Widening:
+        """Fit on validation images (at least two) made with ``trained_on`` and other
+        degradations; the ``margin`` (step 3 of the module's description) from the
+        shifted degradations among them."""
+        if len(images) < 2:
+            raise ValueError(f"a widening needs two or more validation images, got {len(images)}")
+        log_q = np.array([math.log(max(float(np.quantile(
+            conformal_scores(image.std, image.error, STD_FLOOR), coverage)), 1e-12))
+            for image in images])
+        q0, weights = _fit_shape(images, log_q, coverage)
+        degradations = tuple(dict.fromkeys(image.degradation for image in images))
+        ratios = []
+        for held in degradations:
+            kept = [i for i, image in enumerate(images) if image.degradation != held]
+            if held == trained_on or len(kept) < 2:
+                continue
+            inner_q0, inner_weights = _fit_shape([images[i] for i in kept], log_q[kept],
+                                                 coverage)
+            out = [image for image in images if image.degradation == held]
+            factors = inner_q0 * np.exp(np.stack([features(i.profile) for i in out])
+                                        @ inner_weights)
+            ratios.append(_scaled_q(out, factors, coverage))
+        margin = max(1.0, float(np.mean(ratios))) if ratios else 1.0
+        return cls(float(q0), weights, margin, degradations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"q0": self.q0, "weights": self.weights.tolist(), "margin": self.margin,
+                "fitted_on": list(self.fitted_on)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Widening:
+        return cls(float(data["q0"]), np.asarray(data["weights"], dtype=np.float64),
+                   float(data["margin"]), tuple(data["fitted_on"]))
+
+
+def read_widenings(path: Path | str | None) -> dict[str, Widening]:
+    """The widenings of a calibration file (rule ``calibrate``), by the degradation each
+    left out (empty without a file or any widening)."""
+    if path is None:
+        return {}
+    data = json.loads(Path(path).read_text(encoding="utf-8")).get("shift_widening") or {}
+    return {str(d): Widening.from_dict(w) for d, w in data.items()}
+
+
+def left_out(widenings: Mapping[str, Widening], tested_on: str | None,
+             trained_on: str | None) -> Widening | None:
+    """The widening for a result trained on ``trained_on`` and tested on ``tested_on``: the
+    one that left ``tested_on`` out, so a shift is judged by a calibration that never saw
+    it (``None`` when there is none); :data:`ALL` in distribution and for an input of
+    unknown degradation (``tested_on`` ``None``)."""
+    if tested_on is None or tested_on == trained_on:
+        return widenings.get(ALL)
+    return widenings.get(tested_on)
+
+
+def image_q(conformal_q: float, widening: Widening | None, z: np.ndarray | None,
+            flagged: bool) -> float:
+    """The conformal factor of one image: ``conformal_q``, or, for an image the shift score
+    flags, the widening's factor of its profile ``z`` when that is larger."""
+    if not flagged or widening is None or z is None:
         return conformal_q
-    q = flagged_q(shift_q, tested_on)
-    return conformal_q if q is None else max(conformal_q, q)
+    return max(conformal_q, widening.q(z))

@@ -3,9 +3,9 @@
 :func:`fit_model_scores` fits the candidates of :data:`sruq.shift.scores.SCORES` once after
 training: each density on LR tiles of the training images, each threshold on LR tiles of
 the validation images, both at the training degradation.  :func:`score_image` gives an
-image's value of every fitted score; the workflow (rule ``shift_score``) and ``sruq
-upscale`` call the same two functions; :func:`fit_beside` and :func:`judge_image` give
-``sruq upscale`` its verdict.
+image's value of every fitted score and its profile (for the shift-aware intervals); the
+workflow (rule ``shift_score``) and ``sruq upscale`` call the same two functions;
+:func:`fit_beside` and :func:`judge_image` give ``sruq upscale`` its verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 
 from sruq import layout
 from sruq.models.base import SRModel
+from sruq.shift.calibration import PROFILE_SCORE, profile
 from sruq.shift.features import feature_vectoriser
 from sruq.shift.scores import (
     DEFAULT_QUANTILE,
@@ -52,9 +53,12 @@ def fit_model_scores(model: SRModel, train: Sequence[np.ndarray], valid: Sequenc
 
 
 def score_image(fit: ShiftFit, vectorise: Mapping[str, Vectoriser],
-                image: np.ndarray) -> dict[str, float]:
-    """Every fitted score of one uint8 LR image."""
-    return {name: score.score(vectorise[name], image) for name, score in fit.scores.items()}
+                image: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """Every fitted score of one uint8 LR image, and its profile
+    (:func:`sruq.shift.calibration.profile`: each LR statistic's standardised deviation)."""
+    vectors = {name: vectorise[name](image) for name in fit.scores}
+    values = {name: score.density.distance(vectors[name]) for name, score in fit.scores.items()}
+    return values, profile(fit.scores[PROFILE_SCORE].density, vectors[PROFILE_SCORE])
 
 
 

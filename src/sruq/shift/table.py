@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sruq.io import write_csv, write_text
 from sruq.layout import UNTRAINED
+from sruq.shift.calibration import PROFILE_COLUMNS
 from sruq.shift.scores import FLAG_COLUMN, SCORES, score_column
 from sruq.uncertainty.quality import auroc
 
@@ -48,6 +50,16 @@ def result_scores(path: Path | str, dataset: str, degradation: str, method: str,
                  & (frame["method"] == method) & (frame["trained_on"] == trained_on)]
     return {str(image): (float(score), bool(flag)) for image, score, flag
             in zip(rows["image"], rows["shift_score"], rows[FLAG_COLUMN], strict=True)}
+
+
+def read_profiles(path: Path | str) -> dict[tuple[str, str, str], tuple[np.ndarray, bool]]:
+    """(dataset, degradation, image) -> (profile, flagged) of a profiles CSV (rule
+    shift_score): what the shift-aware intervals are fitted and applied on."""
+    frame = pd.read_csv(path, dtype={key: str for key in ("dataset", "degradation", "image")})
+    z = frame[list(PROFILE_COLUMNS)].to_numpy(dtype=np.float64)
+    return {(str(d), str(g), str(i)): (z[n], bool(f)) for n, (d, g, i, f) in enumerate(
+        zip(frame["dataset"], frame["degradation"], frame["image"], frame[FLAG_COLUMN],
+            strict=True))}
 
 
 def _auroc_column(column: str) -> str:
@@ -135,9 +147,10 @@ def shift_markdown(table: pd.DataFrame) -> str:
             block, f"### Degradation shift: {dataset} ×{scale} — pixel uncertainty",
             "Means over the test images of per-image values on Y. Static: today's "
             "calibration on every image (σ-scaling and conformal factor from the validation "
-            "images at the training degradation); shift-aware: a flagged image gets the "
-            "widest conformal factor fitted on the validation images at the other "
-            "degradations, leaving out the one tested (90% nominal coverage).", pixels))
+            "images at the training degradation); shift-aware: a flagged image's factor "
+            "follows its LR-statistics profile, fitted on the validation images at the "
+            "other degradations, leaving out the one tested (docs/metrics.md; 90% "
+            "nominal coverage).", pixels))
     return "\n\n".join(parts) + "\n"
 
 

@@ -14,17 +14,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sruq import layout
 from sruq.bootstrap import DEFAULT_SAMPLES
 from sruq.evaluate import evaluate_folder
 from sruq.io import write_csv, write_json
 from sruq.layout import UNTRAINED
 from sruq.metrics import border
-from sruq.shift.calibration import image_q
-from sruq.shift.table import result_scores
+from sruq.shift.calibration import (
+    ALL,
+    ValidationImage,
+    Widening,
+    image_q,
+    left_out,
+    read_widenings,
+)
+from sruq.shift.table import read_profiles
 from sruq.tables import write_tables
 from sruq.uncertainty.files import (
     read_conformal_q,
-    read_shift_q,
     read_sigma_scale,
     read_uncertainty_folder,
 )
@@ -64,51 +71,74 @@ def _validation_planes(unc_dirs: Sequence[Path], scale: int, channel: str, crop:
     return errors, stds
 
 
-def calibrate(unc_dirs: Sequence[Path], scale: int, out: Path, channel: str = "y",
-              crop: int | None = None, coverage: float = 0.9,
-              shifted: Mapping[str, Sequence[Path]] | None = None) -> None:
-    """Write what is fitted on the validation folders (JSON): the sigma-scaling factor and
-    the split-conformal factor ``conformal_q`` of intervals with the target ``coverage``
-    (``metrics.coverage``; null without validation images), pooling their pixels; and
-    ``shift_q``, the conformal factor of the validation folders at each ``shifted``
-    degradation (:mod:`sruq.shift.calibration`)."""
-    errors, stds = _validation_planes(unc_dirs, scale, channel, crop)
-    shift_q = {}
-    for degradation, folders in (shifted or {}).items():
-        shifted_errors, shifted_stds = _validation_planes(folders, scale, channel, crop)
-        if shifted_errors:
-            shift_q[degradation] = conformal_quantile(shifted_errors, shifted_stds, coverage)
+def _widenings(folders: Mapping[str, Sequence[Path]], trained_on: str, profiles: Path,
+               scale: int, channel: str, crop: int | None, coverage: float,
+               ) -> dict[str, Widening]:
+    """One :class:`~sruq.shift.calibration.Widening` per degradation of ``folders`` (the
+    validation folders by degradation), fitted on the images at every *other* degradation,
+    and one fitted on all (:data:`~sruq.shift.calibration.ALL`); the images' profiles come
+    from the ``profiles`` CSV of rule shift_score."""
+    table = read_profiles(profiles)
+    images = []
+    for degradation, paths in folders.items():
+        for folder in paths:
+            dataset = layout.parse(layout.UNCERTAINTY, folder)["dataset"]
+            for name, error, std in read_uncertainty_folder(folder, border(crop, scale),
+                                                            channel):
+                profile = table[(dataset, degradation, name)][0]
+                images.append(ValidationImage(degradation, error, std, profile))
+    widenings = {}
+    for left in [*folders, ALL]:
+        kept = [image for image in images if image.degradation != left]
+        if len(kept) >= 2:
+            widenings[left] = Widening.fit(kept, trained_on, coverage)
+    return widenings
+
+
+def calibrate(folders: Mapping[str, Sequence[Path]], trained_on: str, scale: int, out: Path,
+              channel: str = "y", crop: int | None = None, coverage: float = 0.9,
+              profiles: Path | None = None) -> None:
+    """Write what is fitted on the validation folders (JSON), ``folders`` by degradation:
+    on those at the training degradation ``trained_on``, the sigma-scaling factor and the
+    split-conformal factor ``conformal_q`` of intervals with the target ``coverage``
+    (``metrics.coverage``; null without validation images), pooling their pixels; with the
+    ``profiles`` of rule shift_score and folders at other degradations, the shift-aware
+    widenings ``shift_widening`` (:func:`_widenings`, :mod:`sruq.shift.calibration`)."""
+    errors, stds = _validation_planes(folders.get(trained_on, []), scale, channel, crop)
+    widenings = ({} if profiles is None or len(folders) < 2
+                 else _widenings(folders, trained_on, profiles, scale, channel, crop, coverage))
     write_json(out, {
         "sigma_scale": fit_sigma_scale(errors, stds) if errors else 1.0,
         "conformal_q": conformal_quantile(errors, stds, coverage) if errors else None,
-        "shift_q": shift_q,
+        "shift_widening": {d: w.to_dict() for d, w in widenings.items()},
         "coverage": coverage,
-        "fitted_on": [str(p) for p in unc_dirs],
-        "shift_fitted_on": {d: [str(p) for p in f] for d, f in (shifted or {}).items()},
+        "fitted_on": [str(p) for p in folders.get(trained_on, [])],
+        "shift_fitted_on": {d: [str(p) for p in f] for d, f in folders.items()},
     })
 
 
 def uncertainty_table(
     unc_dir: Path, scale: int, *, dataset: str, degradation: str, method: str,
     scale_factor: float | None = None, conformal_q: float | None = None, channel: str = "y",
-    crop: int | None = None, shift_q: Mapping[str, float] | None = None,
-    flagged: Mapping[str, bool] | None = None,
+    crop: int | None = None, widening: Widening | None = None,
+    profiles: Mapping[str, tuple[np.ndarray, bool]] | None = None,
 ) -> pd.DataFrame:
     """Per-image uncertainty metrics of one method's outputs (a DataFrame), on the channel
     and border crop of the PSNR (``crop`` default: ``scale``).
 
     With ``conformal_q``, ``coverage``/``interval_width`` are those of the shipped
-    intervals: an image in ``flagged`` (by the shift score) gets the factor of
-    :func:`sruq.shift.calibration.image_q` (``interval_q``), and ``uce_shift`` is its UCE
-    with the sigma-scaled std widened by the same ratio; ``coverage_static`` and
-    ``interval_width_static`` keep ``conformal_q`` on every image."""
+    intervals: an image that its ``profiles`` entry (image -> profile, flagged) flags gets
+    the factor of :func:`sruq.shift.calibration.image_q` with ``widening``
+    (``interval_q``), and ``uce_shift`` is its UCE with the sigma-scaled std widened by the
+    same ratio; ``coverage_static`` and ``interval_width_static`` keep ``conformal_q`` on
+    every image."""
     rows = []
     for name, error, std in read_uncertainty_folder(unc_dir, border(crop, scale), channel):
         values = uncertainty_metrics(std, error, sigma_scale=scale_factor,
                                      conformal_q=conformal_q)
         if conformal_q is not None:
-            q = image_q(conformal_q, shift_q or {}, (flagged or {}).get(name, False),
-                        degradation)
+            z, flagged = (profiles or {}).get(name, (None, False))
+            q = image_q(conformal_q, widening, z, flagged)
             values["coverage_static"] = values["coverage"]
             values["interval_width_static"] = values["interval_width"]
             values["coverage"], values["interval_width"] = interval_coverage(std, error, q)
@@ -123,18 +153,20 @@ def uncertainty_table(
 def uncertainty(unc_dir: Path, scale: int, out: Path, *, calibration: Path, dataset: str,
                 degradation: str, method: str, trained_on: str = UNTRAINED,
                 channel: str = "y", crop: int | None = None,
-                shift_scores: Path | None = None) -> None:
+                profiles: Path | None = None) -> None:
     """Write the per-image uncertainty metrics of one method (CSV), sigma scaling and the
-    conformal factors from the ``calibration`` file, the images flagged by its model's
-    ``shift_scores`` (CSV of rule shift_score) widened (:func:`uncertainty_table`)."""
-    flags = {} if shift_scores is None else {
-        image: flagged for image, (_, flagged)
-        in result_scores(shift_scores, dataset, degradation, method, trained_on).items()}
+    conformal factors from the ``calibration`` file, the images flagged in its model's
+    ``profiles`` (CSV of rule shift_score) widened by the widening that left this
+    ``degradation`` out (:func:`uncertainty_table`)."""
+    by_image = {} if profiles is None else {
+        image: entry for (ds, deg, image), entry in read_profiles(profiles).items()
+        if ds == dataset and deg == degradation}
     table = uncertainty_table(unc_dir, scale, dataset=dataset, degradation=degradation,
                               method=method, scale_factor=read_sigma_scale(calibration),
                               conformal_q=read_conformal_q(calibration), channel=channel,
-                              crop=crop, shift_q=read_shift_q(calibration),
-                              flagged=flags)
+                              crop=crop, profiles=by_image,
+                              widening=left_out(read_widenings(calibration), degradation,
+                                                trained_on))
     write_csv(_with_trained_on(table, trained_on), out)
 
 

@@ -31,6 +31,7 @@ from sruq.predict import (
     upscale_folder,
 )
 from sruq.progress import progress_bar
+from sruq.shift.calibration import PROFILE_COLUMNS
 from sruq.shift.scores import FLAG_COLUMN, above_column, score_column
 from sruq.shift.scoring import fit_model_scores, score_image, vectorisers
 from sruq.tensors import to_uint8
@@ -195,14 +196,18 @@ def take_outside(folder: Path, hr_dir: Path, scale: int, sr_dir: Path) -> None:
 
 def shift_score(
     weights: Path, train_lr: Path, valid_lr: Sequence[Path], rows: Sequence[Mapping[str, str]],
-    fit_out: Path, scores_out: Path, *, scale: int, trained_on: str, score: str,
-    quantile: float, device: str = "auto", threads: int | None = None,
+    profile_rows: Sequence[Mapping[str, str]], fit_out: Path, scores_out: Path,
+    profiles_out: Path, *, scale: int, trained_on: str, score: str, quantile: float,
+    device: str = "auto", threads: int | None = None,
 ) -> None:
     """Fit a trained model's shift scores (:func:`sruq.shift.scoring.fit_model_scores`) on
     the LR images of ``train_lr`` (densities) and ``valid_lr`` (thresholds), write them to
     ``fit_out`` (JSON), and write every score of every image of the ``rows`` (dicts of
     ``dataset``, ``degradation``, ``method`` and the ``lr`` folder) to ``scores_out``: one
-    per-image metrics row per method, with the primary ``score``'s value and flag."""
+    per-image metrics row per method, with the primary ``score``'s value and flag; and the
+    profile, primary score and flag of every image of the ``profile_rows`` (``dataset``,
+    ``degradation``, ``lr``: the validation and test sets at every degradation) to
+    ``profiles_out`` (:mod:`sruq.shift.calibration`)."""
     import pandas as pd  # only this step of the stage writes a table
 
     if threads:
@@ -219,13 +224,17 @@ def shift_score(
         fitted_on={"train": str(train_lr), "valid": [str(v) for v in valid_lr],
                    "weights": str(weights)})
     vectorise = vectorisers(model, dev)
-    by_folder: dict[str, list[tuple[str, dict[str, float]]]] = {}
+    by_folder: dict[str, list[tuple[str, dict[str, float], np.ndarray]]] = {}
+
+    def scored(folder: str) -> list[tuple[str, dict[str, float], np.ndarray]]:
+        if folder not in by_folder:
+            by_folder[folder] = [(p.stem, *score_image(fit, vectorise, read_image(p)))
+                                 for p in list_images(Path(folder))]
+        return by_folder[folder]
+
     records = []
     for row in rows:
-        if row["lr"] not in by_folder:
-            by_folder[row["lr"]] = [(p.stem, score_image(fit, vectorise, read_image(p)))
-                                    for p in list_images(Path(row["lr"]))]
-        for image, values in by_folder[row["lr"]]:
+        for image, values, _ in scored(row["lr"]):
             record = {"dataset": row["dataset"], "scale": scale,
                       "degradation": row["degradation"], "method": row["method"],
                       "trained_on": trained_on, "image": image}
@@ -235,8 +244,16 @@ def shift_score(
             record["shift_score"] = values[fit.primary]
             record[FLAG_COLUMN] = float(fit.flagged(values))
             records.append(record)
+    profiles = []
+    for row in profile_rows:
+        for image, values, z in scored(row["lr"]):
+            profiles.append({"dataset": row["dataset"], "degradation": row["degradation"],
+                             "image": image, "shift_score": values[fit.primary],
+                             FLAG_COLUMN: float(fit.flagged(values)),
+                             **dict(zip(PROFILE_COLUMNS, z, strict=True))})
     fit.write(fit_out)
     write_csv(pd.DataFrame(records), scores_out)
+    write_csv(pd.DataFrame(profiles), profiles_out)
     flagged = sum(r[FLAG_COLUMN] for r in records)
     print(f"shift scores of {weights}: thresholds "
           + ", ".join(f"{n} {s.threshold:.3f}" for n, s in fit.scores.items())

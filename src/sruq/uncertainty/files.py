@@ -7,8 +7,8 @@ a Y-channel model), ``error.npy`` (float32 ``mc_mean - HR``, signed, before 8-bi
 rounding) and the pictures.
 A calibration file (JSON) holds what is fitted on the validation images: the
 sigma-scaling factor ``sigma_scale`` and the split-conformal factor ``conformal_q`` for
-the target ``coverage`` (``null`` without validation images), and ``shift_q``: that factor
-fitted at each other degradation of the run (:mod:`sruq.shift.calibration`).
+the target ``coverage`` (``null`` without validation images), and ``shift_widening``: the
+shift-aware widenings (read by :func:`sruq.shift.calibration.read_widenings`).
 Numpy only: the metric and report steps read these files without torch.
 """
 
@@ -67,12 +67,3 @@ def read_conformal_q(path: Path | str | None) -> float | None:
         return None
     q = json.loads(Path(path).read_text(encoding="utf-8")).get("conformal_q")
     return None if q is None else float(q)
-
-
-def read_shift_q(path: Path | str | None) -> dict[str, float]:
-    """The conformal factors fitted on the validation images at each other degradation of
-    the run, by degradation (empty without a calibration file or any such factor)."""
-    if path is None:
-        return {}
-    shift_q = json.loads(Path(path).read_text(encoding="utf-8")).get("shift_q") or {}
-    return {str(d): float(q) for d, q in shift_q.items() if q is not None}
