@@ -263,12 +263,12 @@ def test_a_new_out_folder_appears_whole_or_not_at_all(weights, photo, tmp_path, 
 
 def test_unexpected_error_is_one_line_with_the_traceback_in_a_file(weights, photo, tmp_path,
                                                                    monkeypatch, capsys):
-    import sruq.predict
+    import sruq.uncertainty.sources
 
     def broken(*args, **kwargs):
         raise RuntimeError("something inside broke\nsecond line")
 
-    monkeypatch.setattr(sruq.predict, "predict_image", broken)
+    monkeypatch.setattr(sruq.uncertainty.sources, "predict_image", broken)
     err = fails([str(photo), "--weights", str(weights), "--out", str(tmp_path / "o")],
                 "unexpected RuntimeError: something inside broke", capsys, status=1)
     trace = Path(err.split("traceback in ")[1].split(";")[0])

@@ -11,7 +11,7 @@ from sruq.config import check_bootstrap_reference, check_references
 from sruq.degrade import PRESETS
 from sruq.errors import ConfigError
 from sruq.models import MODELS
-from sruq.schema import validate
+from sruq.schema import SCHEMA_PATH, validate
 
 from conftest import REPO
 
@@ -315,3 +315,51 @@ def test_perceptual_loss_plans_without_torchvision(config):
     config["models"]["esrcnn"]["train"]["loss"] = {"perceptual": {"weight": 1, "layer": "x"}}
     with pytest.raises(ConfigError, match="unknown VGG19 layer"):
         check_references(config, PRESETS, MODELS)
+
+
+def test_heatmap_keys_under_mc_still_work_with_one_deprecation_line(config, capsys):
+    from sruq.config import heatmap_settings, prepare_config
+
+    old = copy.deepcopy(config)
+    old["mc"] = {"samples": 4, "vmin": 0.0, "norm": "linear", "details": 2}
+    validate(old)  # the schema still reads them
+    prepare_config(old)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"sruq: config key 'mc.{key}' is deprecated: it is read as "
+                     f"'heatmap.{key}' (move it there)" for key in ("vmin", "norm", "details")]
+    assert old["mc"] == {"samples": 4}
+    new = copy.deepcopy(config)
+    new["mc"] = {"samples": 4}
+    new["heatmap"] = {"vmin": 0.0, "norm": "linear", "details": 2}
+    validate(new)
+    prepare_config(new)
+    assert capsys.readouterr().err == ""
+    assert heatmap_settings(old["heatmap"]) == heatmap_settings(new["heatmap"])
+    both = copy.deepcopy(new)
+    both["mc"]["vmin"] = 0.01
+    with pytest.raises(ConfigError, match=r"'mc\.vmin': given in heatmap: too"):
+        prepare_config(both)
+
+
+def test_the_sampling_and_heatmap_sections_are_checked_once(config):
+    """One minimum of mc.samples (2) in the schema and in MCSettings, one list of modes:
+    the schema's enum is MODES, and the workflow refuses patch (a centre crop) with why."""
+    from sruq.config import heatmap_settings, mc_settings
+    from sruq.uncertainty.settings import MIN_SAMPLES, MODES
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["mc"]["properties"]
+    assert schema["samples"]["minimum"] == MIN_SAMPLES == 2
+    assert tuple(schema["mode"]["enum"]) == MODES
+    bad = copy.deepcopy(config)
+    bad["mc"] = {"samples": 1}
+    with pytest.raises(ConfigError, match=r"'mc\.samples'"):
+        validate(bad)
+    with pytest.raises(ConfigError, match=r"'mc\.samples': samples must be an integer of at "
+                                          r"least 2 \(one pass has no spread\), got 1"):
+        mc_settings({"samples": 1})
+    with pytest.raises(ConfigError, match=r"'mc\.mode': the workflow scores whole images"):
+        mc_settings({"mode": "patch"})
+    with pytest.raises(ConfigError, match=r"'heatmap\.details'.*non-negative integer"):
+        heatmap_settings({"details": -1})
+    with pytest.raises(ConfigError, match=r"'heatmap': heatmap\.samples is not a known"):
+        heatmap_settings({"samples": 3})

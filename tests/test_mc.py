@@ -12,7 +12,12 @@ from sruq.classical.self_ensemble import SelfEnsemble
 from sruq.models import SRModel, build_model
 from sruq.models.base import MCState
 from sruq.uncertainty.mc import mc_naive, mc_predict
-from sruq.uncertainty.sources import DeepEnsembleSource, MCDropoutSource, UncertaintySource
+from sruq.uncertainty.sources import (
+    DeepEnsembleSource,
+    MCDropoutSource,
+    SelfEnsembleSource,
+    UncertaintySource,
+)
 from sruq.uncertainty.tiling import Tiling, predict_image, tile_starts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -293,14 +298,19 @@ def test_sources_share_one_interface() -> None:
     source = MCDropoutSource(seeded(TinyPre()), 4, seed=2)
     mc_mean, mc_std = source.forward_with_spread(x)
     assert_same(mc_std, mc_predict(source.model, x, 4, seed=2).std)
-    for s in (source, DeepEnsembleSource(models), SelfEnsemble(models[0])):
+    x8 = SelfEnsembleSource(models[0])
+    for got, want in zip(x8.forward_with_spread(x), SelfEnsemble(models[0]).forward_with_spread(x),
+                         strict=True):
+        assert_same(got, want)
+    for s in (source, DeepEnsembleSource(models), x8):
         assert isinstance(s, UncertaintySource)
     with pytest.raises(ValueError, match="at least 2"):
         DeepEnsembleSource(models[:1])
 
 
 def test_ensemble_image_spreads_over_members_on_a_colour_image() -> None:
-    from sruq.predict import ensemble_image
+    def ensemble_image(members, lr):
+        return DeepEnsembleSource(members).predict("image", lr)
 
     rng = np.random.default_rng(0)
     lr = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)

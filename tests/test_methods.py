@@ -27,11 +27,11 @@ def _dropout_of(arch, kwargs):
 def test_every_method_has_its_kind_in_table_order():
     assert method_kinds(CONFIG, _dropout_of) == {
         "nearest": "baseline", "bicubic": "baseline",
-        "mc": "mc-dropout", "plain": "network", "bn": "network",
+        "mc": "mc", "plain": "network", "bn": "network",
         "sparse-coding": "classical", "fd": "classical",
         "bicubic+edge-post": "variant", "mc+x8": "x8", "plain+edge-pre": "variant",
-        "plain+tta": "tta", "bn+mcbn": "mc-batchnorm",
-        "both": "deep-ensemble",
+        "plain+tta": "tta", "bn+mcbn": "mcbn",
+        "both": "ensemble",
     }
     assert set(UNCERTAIN_KINDS) <= set(KINDS)
 
@@ -39,7 +39,7 @@ def test_every_method_has_its_kind_in_table_order():
 def test_the_tiny_config_with_the_real_dropout_check():
     config = yaml.safe_load((REPO / "config" / "test-tiny.yaml").read_text())
     kinds = method_kinds(config, has_dropout)
-    assert kinds["esrcnn"] == "mc-dropout" and kinds["espcn"] == "network"
+    assert kinds["esrcnn"] == "mc" and kinds["espcn"] == "network"
     assert kinds["esrcnn+tta"] == "tta"
     assert methods_of_kind(kinds, *UNCERTAIN_KINDS) == [
         "esrcnn", "esrcnn+x8", "esrcnn+tta", "tiny-ensemble"]

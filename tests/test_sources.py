@@ -1,4 +1,5 @@
-"""The test-time sampling sources: input-noise TTA and MC-BatchNorm."""
+"""The uncertainty sources' registry, and the test-time sampling sources: input-noise TTA
+and MC-BatchNorm."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from sruq.methods import KINDS, SPREAD_VARIANTS, UNCERTAIN_KINDS
 from sruq.models import MODELS, build_model, has_batch_norm
-from sruq.predict import mcbn_image, tta_image
 from sruq.uncertainty.settings import MCSettings
-from sruq.uncertainty.sources import InputNoiseSource, MCBatchNormSource, UncertaintySource
+from sruq.uncertainty.sources import (
+    SOURCES,
+    MCBatchNormSource,
+    TTASource,
+    UncertaintySource,
+    build_source,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,11 +49,11 @@ def lr_image(*shape: int, seed: int = 0) -> torch.Tensor:
 def test_tta_std_is_zero_without_noise_and_grows_with_it() -> None:
     model = small_srresnet()
     x = lr_image(1, 3, 6, 7)
-    still = InputNoiseSource(model, 4, 0.0, seed=3).sample(x)
+    still = TTASource(model, 4, 0.0, seed=3).sample(x)
     assert still.mean.shape == still.std.shape == (1, 3, 12, 14) and still.samples == 4
     assert float(still.std.max()) == 0.0
     assert torch.allclose(still.mean, still.one_pass, atol=1e-6)
-    small, large = (float(InputNoiseSource(model, 6, s, seed=3).sample(x).std.mean())
+    small, large = (float(TTASource(model, 6, s, seed=3).sample(x).std.mean())
                     for s in (0.01, 0.05))
     assert 0 < small < large
     with torch.no_grad():
@@ -56,14 +63,14 @@ def test_tta_std_is_zero_without_noise_and_grows_with_it() -> None:
 def test_tta_is_seeded_and_restores_dropout_mode() -> None:
     model = small_srresnet(dropout=0.5).train()
     x = lr_image(1, 3, 5, 5)
-    a, b = (InputNoiseSource(model, 3, 0.02, seed=7).forward_with_spread(x) for _ in range(2))
-    c = InputNoiseSource(model, 3, 0.02, seed=8).forward_with_spread(x)
+    a, b = (TTASource(model, 3, 0.02, seed=7).forward_with_spread(x) for _ in range(2))
+    c = TTASource(model, 3, 0.02, seed=8).forward_with_spread(x)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[1], c[1])
     assert model.training and model.dropout.training
     model.eval()
     with torch.no_grad():  # dropout off: std zero without noise despite p = 0.5
-        assert float(InputNoiseSource(model, 3, 0.0).sample(x).std.max()) == 0.0
+        assert float(TTASource(model, 3, 0.0).sample(x).std.max()) == 0.0
 
 
 def test_mcbn_std_is_zero_with_one_fixed_batch_and_positive_otherwise() -> None:
@@ -111,7 +118,7 @@ def test_mcbn_is_seeded_and_checks_its_inputs() -> None:
         MCBatchNormSource(model, patches(8), 2, batch=9)
     with pytest.raises(ValueError, match="patches have 1 channels, the model takes 3"):
         MCBatchNormSource(model, patches(8, channels=1), 2, batch=4)
-    for source in (MCBatchNormSource(model, patches(8), 2, batch=4), InputNoiseSource(model)):
+    for source in (MCBatchNormSource(model, patches(8), 2, batch=4), TTASource(model)):
         assert isinstance(source, UncertaintySource)
 
 
@@ -120,13 +127,14 @@ def test_y_model_on_a_colour_image_keeps_one_std_channel() -> None:
     rng = np.random.default_rng(0)
     lr = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
     settings = MCSettings(samples=3, tta_noise=0.02)
-    for result, box in (tta_image(model, lr, settings, seed=1),
-                        mcbn_image(model, patches(8, channels=1), lr, settings, 4, seed=1)):
+    tta = TTASource(model, settings.samples, settings.tta_noise, seed=1)
+    mcbn = MCBatchNormSource(model, patches(8, channels=1), settings.samples, 4, seed=1)
+    for result, box in (tta.predict("colour", lr), mcbn.predict("colour", lr)):
         assert box == (0, 0, 9, 7) and result.samples == 3
         assert result.mean.shape == result.one_pass.shape == (3, 18, 14)
         assert result.std.shape == (1, 18, 14) and float(result.std.mean()) > 0
     grey = rng.integers(0, 256, (6, 6, 1), dtype=np.uint8)  # grey through an RGB model
-    result, _ = tta_image(small_srresnet(), grey, settings, seed=1)
+    result, _ = TTASource(small_srresnet(), 3, 0.02, seed=1).predict("grey", grey)
     assert result.mean.shape == result.std.shape == (1, 12, 12)
 
 
@@ -144,12 +152,12 @@ def test_settings_check_the_sampling_options() -> None:
 
 
 def test_the_infer_stage_runs_mcbn_and_tta_variants_on_a_folder(tmp_path) -> None:
-    """``upscale_method`` with a +mcbn variant reads the model's patch set (batch: the
+    """``spread_method`` with a +mcbn variant reads the model's patch set (batch: the
     model's train.batch_size unless mc.mcbn_batch) and writes both folders; +tta too."""
     from sruq.checkpoint import save_weights
     from sruq.io import write_image
     from sruq.patchset import write_patch_set
-    from sruq.stages.infer import upscale_method
+    from sruq.stages.infer import Method, spread_method
 
     weights = tmp_path / "weights.pt"
     save_weights(weights, small_srresnet(), "srresnet", 0, None)
@@ -161,15 +169,61 @@ def test_the_infer_stage_runs_mcbn_and_tta_variants_on_a_folder(tmp_path) -> Non
     patch_dir = tmp_path / "patches"
     write_patch_set(patch_dir, rng.integers(0, 256, (6, 3, 8, 8), dtype=np.uint8),
                     rng.integers(0, 256, (6, 3, 16, 16), dtype=np.uint8), {})
-    common = dict(preset={}, classical={}, weights=weights, device="cpu", hr_dir=hr_dir,
-                  mc={"samples": 3, "details": 0}, seed=0, patches=patch_dir)
+    common = dict(device="cpu", hr_dir=hr_dir, mc={"samples": 3}, heatmap={"details": 0},
+                  seed=0, patches=patch_dir)
     for method in ("srresnet+mcbn", "srresnet+tta"):
         sr, unc = tmp_path / method / "sr", tmp_path / method / "unc"
-        upscale_method(method, 2, lr_dir, sr, unc_dir=unc, train_batch=4, **common)
+        spread_method(Method(method, 2, weights=weights), lr_dir, sr, unc, train_batch=4,
+                      **common)
         assert sorted(p.name for p in sr.iterdir()) == ["a.png", "b.png"]
         std = np.load(unc / "a" / "std.npy")
         assert std.shape == (16, 20, 3) and std.max() > 0, method
     with pytest.raises(ValueError, match=r"mc\.mcbn_batch: 8 patches per batch, but .* holds "
                                          r"only 6"):
-        upscale_method("srresnet+mcbn", 2, lr_dir, tmp_path / "sr", unc_dir=tmp_path / "unc",
-                       train_batch=8, **common)
+        spread_method(Method("srresnet+mcbn", 2, weights=weights), lr_dir, tmp_path / "sr",
+                      tmp_path / "unc", train_batch=8, **common)
+    with pytest.raises(ValueError, match=r"'srresnet\+edge-post' has no spread"):
+        spread_method(Method("srresnet+edge-post", 2, weights=weights), lr_dir,
+                      tmp_path / "sr", tmp_path / "unc", **common)
+
+
+def test_one_name_per_source_across_the_registry_the_kinds_and_the_cli() -> None:
+    """Each source's registry key is its class's name, its methods' kind and its
+    ``--source``; a +variant with a spread is named as its source."""
+    from sruq.cli_source import SOURCE_HELP
+
+    assert all(cls.name == name for name, cls in SOURCES.items())
+    assert set(SOURCES) == set(UNCERTAIN_KINDS) == set(SOURCE_HELP)
+    assert set(UNCERTAIN_KINDS) <= set(KINDS) and set(SPREAD_VARIANTS) <= set(SOURCES)
+
+
+def test_build_source_checks_what_each_source_needs() -> None:
+    settings = MCSettings(samples=3)
+    model = small_srresnet()
+    assert [type(build_source(n, [model], settings)).__name__ for n in ("mc", "x8", "tta")] \
+        == ["MCDropoutSource", "SelfEnsembleSource", "TTASource"]
+    assert build_source("mc", [model], settings).passes == 1  # no dropout: one pass
+    assert build_source("mc", [small_srresnet(dropout=0.1)], settings).passes == 3
+    with pytest.raises(ValueError, match="unknown uncertainty source 'mc-batchnorm'"):
+        build_source("mc-batchnorm", [model], settings)
+    with pytest.raises(ValueError, match="source 'x8' takes one model, got 2"):
+        build_source("x8", [model, model], settings)
+    with pytest.raises(ValueError, match="needs the training patches"):
+        build_source("mcbn", [model], settings)
+    with pytest.raises(ValueError, match="at least 2 ensemble members"):
+        build_source("ensemble", [model], settings)
+    with pytest.raises(ValueError, match=r"samples must be an integer of at least 2"):
+        TTASource(model, 1)
+
+
+def test_each_image_draws_its_own_samples_whatever_the_order() -> None:
+    """A source seeds an image's samples from its seed, its name and the image's name."""
+    model = small_srresnet()
+    lr = np.random.default_rng(3).integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    source = TTASource(model, 3, 0.05, seed=4)
+    first, _ = source.predict("a", lr)
+    source.predict("b", lr)
+    again, _ = source.predict("a", lr)
+    other, _ = source.predict("b", lr)
+    assert torch.equal(first.std, again.std) and not torch.equal(first.std, other.std)
+    assert source.image_seed("a") != TTASource(model, 3, 0.05, seed=5).image_seed("a")

@@ -189,22 +189,23 @@ def test_each_source_gives_what_the_workflow_writes(tmp_path, source):
 
     results, lr = _results_tree(tmp_path)
     options, method = WORKFLOW_CALLS[source]
-    mc = {"samples": 3, "tile": 16, "overlap": 4, "details": 1, "mcbn_batch": 4}
+    mc = {"samples": 3, "tile": 16, "overlap": 4, "mcbn_batch": 4}
+    heatmap = {"details": 1}
     weights = results / "models" / "train-set" / "bicubic" / "x2"
     calibration = results / "calibration" / "bicubic" / "x2"
     sr, unc = tmp_path / "sr", tmp_path / "unc"
     if method == "infer":
         infer.infer(weights / "drop" / "weights.pt", lr, sr, unc, mc, seed=5, device="cpu",
-                    progress=False, calibration=calibration / "drop.json")
+                    progress=False, calibration=calibration / "drop.json", heatmap=heatmap)
     elif method == "ensemble":
         infer.deep_ensemble([weights / "drop" / "weights.pt", weights / "plain" / "weights.pt"],
-                            lr, sr, unc, mc, device="cpu", progress=False)
+                            lr, sr, unc, device="cpu", progress=False, heatmap=heatmap)
     else:
         base = method.split("+")[0]
-        infer.upscale_method(method, 2, lr, sr, preset={}, classical={},
-                             weights=weights / base / "weights.pt", device="cpu", unc_dir=unc,
-                             mc=mc, calibration=calibration / f"{method}.json", seed=5,
-                             patches=results / "patches" / "train-set" / "bicubic" / "x2" / base)
+        infer.spread_method(infer.Method(method, 2, weights=weights / base / "weights.pt"),
+                            lr, sr, unc, mc=mc, heatmap=heatmap, device="cpu",
+                            calibration=calibration / f"{method}.json", seed=5,
+                            patches=results / "patches" / "train-set" / "bicubic" / "x2" / base)
     out = tmp_path / "out"
     samples = ["--samples", "3"] if source in ("mc", "tta", "mcbn") else []
     assert cli.main(["upscale", str(lr), *options, *samples, "--results", str(results),

@@ -25,7 +25,7 @@ import pytest
 from sruq import layout
 from sruq.stages.report import results_viewer
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, SEED_SCALE, HeatmapScale
-from sruq.uncertainty.settings import MCSettings
+from sruq.uncertainty.settings import HeatmapSettings
 from sruq.viewer import (
     LEVELS,
     Block,
@@ -246,7 +246,7 @@ def test_image_page_links_zoom_picks_methods_and_reads_values(tiny_run, chromium
                   {m: Path(d) for m, d in blocks["sr"].items()}, table_csv=Path("unused"),
                   unc_dirs={m: Path(d) for m, d in blocks["uncertainty"].items()})
     shown = panel(block, probe["method"], hr_dir / "chelsea.png", "y")
-    scale = MCSettings.from_config(None).heatmap
+    scale = HeatmapSettings.from_config(None).scale
     expected = scale.rgb(shown.error[probe["y"]:probe["y"] + 1, probe["x"]:probe["x"] + 1])
     assert probe["rgb"] == expected[0, 0].tolist()
     nav = result["nav"]  # the arrow keys: the other image, with the methods picked
@@ -277,7 +277,7 @@ def test_a_shift_verdict_shows_on_its_methods_panel(tiny_run, chromium, tmp_path
     per_image.to_csv(tables / "per_image.csv", index=False)
     out = tmp_path / "viewer"
     index = results_viewer(tiny_blocks(tiny_run), tables / "per_image.csv", tables, out,
-                           mc=MCSettings().to_config(), channel="y")
+                           heatmap=HeatmapSettings().to_config(), channel="y")
     assert index == out / "index.html"
     assert "unlike the training data: 1" in index.read_text()
     result = selftest(chromium, out / BLOCK / "chelsea.html", "#m=bicubic,esrcnn,espcn")

@@ -19,7 +19,7 @@ from workflow_runner import REPO, load_config, planned_outputs, run_workflow
 from sruq import layout
 from sruq.lpips_metric import lpips_available
 from sruq.uncertainty.heatmaps import heatmap_rgb
-from sruq.uncertainty.settings import MCSettings
+from sruq.uncertainty.settings import HeatmapSettings
 
 PUBLISHED = {  # bicubic, PSNR dB / SSIM on Y, literature protocol
     ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
@@ -324,7 +324,7 @@ def test_test_set_heatmaps_use_the_validation_sigma_scale(tiny_run):
     factor = json.loads((results / "calibration" / "bicubic" / "x2" / "esrcnn.json")
                         .read_text())["sigma_scale"]
     assert factor != 1.0
-    scale = MCSettings.from_config(load_config("test-tiny.yaml")["mc"]).heatmap
+    scale = HeatmapSettings.from_config(load_config("test-tiny.yaml")["heatmap"]).scale
     image = results / "uncertainty" / "tiny-test" / "bicubic" / "x2" / "esrcnn" / "chelsea"
     std = np.load(image / "std.npy")
     shown = np.asarray(Image.open(image / "heatmap.png"))

@@ -2,11 +2,10 @@
 uncertainty source around them and its sigma-scaling factor, resolved before any image
 is read.
 
-Every source runs through the workflow's own per-image predictors
-(:func:`sruq.stages.infer.mc_predictor`, :func:`~sruq.stages.infer.spread_predictor`,
-:func:`~sruq.stages.infer.ensemble_predictor`), seeded per image from ``--seed`` and the
-image's name as the workflow seeds them, so the CLI's mean and std of an image equal the
-workflow's files for the same image and seed.
+Every source is the workflow's own (:func:`sruq.uncertainty.sources.build_source`, the
+registry :data:`~sruq.uncertainty.sources.SOURCES`), seeded per image from ``--seed`` and
+the image's name as the workflow seeds it, so the CLI's mean and std of an image equal
+the workflow's files for the same image and seed.
 """
 
 from __future__ import annotations
@@ -14,12 +13,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sruq import layout
 from sruq.errors import CLIError
 
-SOURCES: dict[str, str] = {
+if TYPE_CHECKING:
+    from sruq.uncertainty.sources import UncertaintySource
+
+SOURCE_HELP: dict[str, str] = {
     "mc": "MC dropout: a model with dropout (esrcnn...); --samples passes with "
           "dropout on (the default for such a model)",
     "x8": "x8 self-ensemble: any model; the spread of its 8 flipped/rotated outputs",
@@ -31,7 +33,8 @@ SOURCES: dict[str, str] = {
     "ensemble": "deep ensemble: two or more members, as --model A --model B or "
                 "--weights A.pt --weights B.pt; the spread of their outputs",
 }
-"""Each ``--source`` and what it needs (``sruq upscale --help`` prints these lines)."""
+"""Each ``--source`` (a name of :data:`sruq.uncertainty.sources.SOURCES`) and what it needs
+(``sruq upscale --help`` prints these lines)."""
 SAMPLED = ("mc", "tta", "mcbn")
 """The sources that take ``--samples``."""
 
@@ -47,22 +50,29 @@ class Member:
 
 
 @dataclass
-class Source:
-    """The resolved ``--source``: ``predict(image name, uint8 LR) -> (MCResult, box)``."""
+class ResolvedSource:
+    """The resolved ``--source``: the uncertainty source around the network(s), and what
+    the command says about it."""
 
     name: str
     """``mc``, ``x8``, ``tta``, ``mcbn``, ``ensemble``, or ``one pass``."""
     label: str
     """The method as the workflow's tables name it (``esrcnn+x8``)."""
-    predict: Any
-    scale: int
+    source: UncertaintySource
     sigma_scale: float
-    passes: int
     judge: Any = None
     """``judge(uint8 LR) -> ImageVerdict``: the shift score fitted for the (first) model,
     ``None`` when it has none (:func:`shift_judge`)."""
     no_judge: str = ""
     """Why there is no shift score."""
+
+    @property
+    def scale(self) -> int:
+        return self.source.scale
+
+    @property
+    def passes(self) -> int:
+        return self.source.passes
 
 
 def _candidates(name: str, scale: int | None, degradation: str | None,
@@ -178,11 +188,11 @@ def _sigma_scale(args: argparse.Namespace, members: list[Member], label: str) ->
     return read_sigma_scale(path if path.is_file() else None)
 
 
-def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> Source:
+def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> ResolvedSource:
     """The network(s) and the uncertainty source the options name, checked: the source
     fits the model (dropout, BatchNorm, members), ``--samples`` is only given where it is
     used.  Every problem is one :class:`CLIError` line naming the option."""
-    from sruq.stages.infer import ensemble_predictor, mc_predictor, spread_predictor
+    from sruq.uncertainty.sources import build_source
 
     names, variant = _named_source(args)
     members = _members(args, names)
@@ -209,27 +219,17 @@ def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> Sour
                        f"--source {', '.join(SAMPLED)}")
     base = names[0] if names else Path(str(what)).parent.name or "model"
     label = base if source in (None, "mc", "ensemble") else f"{base}+{source}"
-    if source in (None, "mc"):
-        predict = mc_predictor(model, settings, device, args.seed)
-        passes = settings.samples if source == "mc" else 1
-    elif source == "ensemble":
-        predict = ensemble_predictor([m.model for m in members], device)
-        passes = len(members)
-    else:
-        patches = None
-        if source == "mcbn":
-            patches = _patches_of(members[0], args.results)
-        try:
-            predict = spread_predictor(source, model.to(device).eval(), settings, device,
-                                       seed=args.seed, patches=patches,
-                                       train_batch=args.mcbn_batch)
-        except ValueError as err:
-            raise CLIError(f"--source {source}: {err}") from None
-        passes = 8 if source == "x8" else settings.samples
+    patches = _patches_of(members[0], args.results) if source == "mcbn" else None
+    models = [m.model for m in members]
+    try:
+        built = build_source(source or "mc", models, settings, seed=args.seed, patches=patches,
+                             train_batch=args.mcbn_batch, device=device)
+    except ValueError as err:
+        raise CLIError(f"--source {source}: {err}") from None
     judge, no_judge = shift_judge(members[0], device)
-    return Source(name=source or "one pass", label=label, predict=predict,
-                  scale=model.scale, sigma_scale=_sigma_scale(args, members, label),
-                  passes=passes, judge=judge, no_judge=no_judge)
+    return ResolvedSource(name=source or "one pass", label=label, source=built,
+                          sigma_scale=_sigma_scale(args, members, label), judge=judge,
+                          no_judge=no_judge)
 
 
 def shift_judge(member: Member, device: Any) -> tuple[Any, str]:

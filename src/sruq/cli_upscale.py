@@ -17,10 +17,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sruq import layout
 from sruq.errors import CLIError
+
+if TYPE_CHECKING:
+    from sruq.uncertainty.settings import HeatmapSettings, MCSettings
 
 HELP = """\
 Super-resolve IMAGE (a low-resolution input), or every image of a folder, and write:
@@ -76,23 +79,30 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def request_of(args: argparse.Namespace, source: Any, settings: Any) -> dict[str, Any]:
+class Settings(NamedTuple):
+    """The options as the workflow's ``mc:`` and ``heatmap:`` settings."""
+
+    mc: MCSettings
+    heatmap: HeatmapSettings
+
+
+def request_of(args: argparse.Namespace, source: Any, settings: Settings) -> dict[str, Any]:
     """What an output set depends on besides the image: a rerun with the same request
     skips a complete set."""
     return {"source": source.name, "label": source.label, "scale": source.scale,
             "models": [str(m) for m in args.model or []],
             "weights": [str(w.resolve()) for w in args.weights or []],
-            "seed": args.seed, "sigma_scale": source.sigma_scale, **settings.to_config()}
+            "seed": args.seed, "sigma_scale": source.sigma_scale,
+            **settings.mc.to_config(), **settings.heatmap.to_config()}
 
 
-def process_image(path: Path, out: Path, source: Any, settings: Any,
+def process_image(path: Path, out: Path, source: Any, settings: Settings,
                   request: dict[str, Any], overwrite: bool) -> ImageResult:
     """Super-resolve one image into its output folder ``out`` (all or nothing), or skip it
     when ``out`` holds the complete set of the same image and request.  Raises
     ``ValueError``/``OSError`` (one line) for a bad image or folder."""
     from sruq.io import read_image, write_json
     from sruq.manifest import output_folder, record_of
-    from sruq.predict import check_finite
     from sruq.uncertainty.outputs import write_image_outputs
 
     wanted = {"image": _sha256(path), **request}
@@ -102,18 +112,18 @@ def process_image(path: Path, out: Path, source: Any, settings: Any,
         return ImageResult(**{**kept, "image": str(path), "status": "skipped", "reason": ""})
     start = time.perf_counter()
     lr = read_image(path)
-    if settings.mode == "patch" and min(lr.shape[:2]) < 64:
+    if settings.mc.mode == "patch" and min(lr.shape[:2]) < 64:
         raise ValueError(f"{path}: {lr.shape[0]}x{lr.shape[1]} pixels is smaller than one "
                          "64x64 patch; use --mode tiled")
-    result, box = source.predict(path.stem, lr)
-    check_finite(result, f"{path} through {source.label}")
+    result, box = source.source.predict(path.stem, lr)
+    result.check_finite(f"{path} through {source.label}")
     verdict = source.judge(lr) if source.judge is not None else None
     row = ImageResult(image=str(path), size=f"{lr.shape[1]}x{lr.shape[0]}",
                       mean_std=round(float(result.std.float().mean()), 6),
                       shift=verdict.text if verdict else source.no_judge)
     record: dict[str, Any] = {"kind": "image", "request": wanted}
     with output_folder(out, record) as tmp:
-        write_image_outputs(tmp, lr, result, box, source.scale, settings,
+        write_image_outputs(tmp, lr, result, box, source.scale, settings.heatmap,
                             sigma_scale=source.sigma_scale)
         if verdict is not None:
             write_json(tmp / SHIFT_FILE, verdict.to_dict())
@@ -196,21 +206,23 @@ def write_summary(out: Path, rows: list[ImageResult]) -> None:
     write_manifest(out, [SUMMARY], {"kind": "batch"})
 
 
-def settings_of(args: argparse.Namespace) -> Any:
-    """The :class:`~sruq.uncertainty.settings.MCSettings` of the options (the workflow's
-    ``mc:`` checks; an error names the option)."""
-    from sruq.uncertainty.settings import DEFAULT_SAMPLES, MCSettings
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The :class:`~sruq.uncertainty.settings.MCSettings` and
+    :class:`~sruq.uncertainty.settings.HeatmapSettings` of the options (the workflow's
+    ``mc:`` and ``heatmap:`` checks; an error names the option)."""
+    from sruq.uncertainty.settings import DEFAULT_SAMPLES, HeatmapSettings, MCSettings
 
     option_of = {"samples": "--samples", "mode": "--mode", "vmin": "--vmin", "vmax": "--vmax",
                  "cmap": "--cmap", "style": "--style", "norm": "--norm",
                  "details": "--details", "tta_noise": "--tta-noise",
                  "mcbn_batch": "--mcbn-batch", "tile": "--tile", "overlap": "--overlap"}
     try:
-        return MCSettings(samples=DEFAULT_SAMPLES if args.samples is None else args.samples,
-                          mode=args.mode, tile=args.tile, overlap=args.overlap,
-                          vmin=args.vmin, vmax=args.vmax, cmap=args.cmap,
-                          style=args.style, norm=args.norm, details=args.details,
-                          tta_noise=args.tta_noise, mcbn_batch=args.mcbn_batch)
+        return Settings(
+            MCSettings(samples=DEFAULT_SAMPLES if args.samples is None else args.samples,
+                       mode=args.mode, tile=args.tile, overlap=args.overlap,
+                       tta_noise=args.tta_noise, mcbn_batch=args.mcbn_batch),
+            HeatmapSettings(vmin=args.vmin, vmax=args.vmax, cmap=args.cmap, style=args.style,
+                            norm=args.norm, details=args.details))
     except ValueError as err:
         option = option_of.get(str(err).split()[0])
         if option is None and "log scale" in str(err):  # "a log scale needs vmin > 0"
@@ -253,7 +265,7 @@ def upscale(args: argparse.Namespace) -> Path:
             read_image(images[0])  # a bad single image is a usage error, before the model
         except ImageReadError as err:
             raise CLIError(str(err)) from None
-    source = resolve_source(args, settings, device)
+    source = resolve_source(args, settings.mc, device)
     request = request_of(args, source, settings)
     if single:
         try:
@@ -266,7 +278,7 @@ def upscale(args: argparse.Namespace) -> Path:
     return _batch(images, others, out, source, settings, request, args)
 
 
-def _batch(images: list[Path], others: list[Path], out: Path, source: Any, settings: Any,
+def _batch(images: list[Path], others: list[Path], out: Path, source: Any, settings: Settings,
            request: dict[str, Any], args: argparse.Namespace) -> Path:
     from sruq.manifest import make_folder
     from sruq.progress import progress_bar
@@ -309,11 +321,12 @@ def _batch(images: list[Path], others: list[Path], out: Path, source: Any, setti
 
 def add_parser(commands: Any) -> None:
     """The ``upscale`` subcommand's options."""
-    from sruq.cli_source import SOURCES
-    from sruq.uncertainty.settings import MCSettings
+    from sruq.cli_source import SOURCE_HELP
+    from sruq.uncertainty.heatmaps import NORMS, STYLES
+    from sruq.uncertainty.settings import MODES, HeatmapSettings, MCSettings
 
-    defaults = MCSettings()
-    sources = "\n".join(f"  {name:<9} {text}" for name, text in SOURCES.items())
+    defaults, drawn = MCSettings(), HeatmapSettings()
+    sources = "\n".join(f"  {name:<9} {text}" for name, text in SOURCE_HELP.items())
     up = commands.add_parser("upscale", help="super-resolve images with uncertainty",
                              description=HELP.format(sources=sources),
                              formatter_class=argparse.RawTextHelpFormatter)
@@ -326,7 +339,7 @@ def add_parser(commands: Any) -> None:
                             "NAME+x8 / +tta / +mcbn names a source; repeat for an ensemble")
     which.add_argument("--weights", type=Path, metavar="FILE", action="append",
                        help="a weights.pt written by training; repeat for an ensemble")
-    up.add_argument("--source", choices=("mc", "x8", "tta", "mcbn", "ensemble"),
+    up.add_argument("--source", choices=tuple(SOURCE_HELP),
                     help="the uncertainty source (see above)")
     up.add_argument("--scale", type=int, choices=(2, 3, 4, 8), help="upscaling factor")
     up.add_argument("--degradation", metavar="NAME",
@@ -341,7 +354,7 @@ def add_parser(commands: Any) -> None:
     up.add_argument("--mcbn-batch", type=int, default=16, metavar="N",
                     help="--source mcbn: training patches per BatchNorm batch (default 16, "
                          "the default train.batch_size; the workflow uses the model's)")
-    up.add_argument("--mode", choices=("tiled", "patch", "whole"), default="tiled",
+    up.add_argument("--mode", choices=MODES, default=defaults.mode,
                     help="tiled: any size, blended tiles (default); patch: the ESRCNN seed's "
                          "64x64 patches of the centre crop; whole: one pass")
     up.add_argument("--tile", type=int, default=defaults.tile, metavar="PX",
@@ -360,21 +373,21 @@ def add_parser(commands: Any) -> None:
                     help="the workflow's seed: each image's samples are seeded from it and "
                          "the image's name, as in the workflow (default 0)")
     up.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda...")
-    up.add_argument("--vmin", type=float, default=defaults.vmin,
-                    help=f"heatmap scale minimum (std, default {defaults.vmin})")
-    up.add_argument("--vmax", type=float, default=defaults.vmax,
-                    help=f"heatmap scale maximum (std, default {defaults.vmax})")
-    up.add_argument("--norm", choices=("log", "linear"), default=defaults.norm,
-                    help=f"heatmap scale (default {defaults.norm}; the ESRCNN seed's: "
+    up.add_argument("--vmin", type=float, default=drawn.vmin,
+                    help=f"heatmap scale minimum (std, default {drawn.vmin})")
+    up.add_argument("--vmax", type=float, default=drawn.vmax,
+                    help=f"heatmap scale maximum (std, default {drawn.vmax})")
+    up.add_argument("--norm", choices=NORMS, default=drawn.norm,
+                    help=f"heatmap scale (default {drawn.norm}; the ESRCNN seed's: "
                          "--norm linear --vmin 0 --vmax 0.1 --cmap cool)")
-    up.add_argument("--cmap", default=defaults.cmap,
-                    help=f"matplotlib colormap (default {defaults.cmap})")
-    up.add_argument("--style", choices=("cmap", "hsv"), default="cmap",
+    up.add_argument("--cmap", default=drawn.cmap,
+                    help=f"matplotlib colormap (default {drawn.cmap})")
+    up.add_argument("--style", choices=STYLES, default=drawn.style,
                     help="cmap, or the SRResBNN seed's HSV heatmap")
     up.add_argument("--sigma-scale", type=float, metavar="S",
                     help="draw the heatmap of S x std (default: the factor the workflow "
                          "fitted on its validation images for --model and --source, else 1)")
-    up.add_argument("--details", type=int, default=defaults.details,
+    up.add_argument("--details", type=int, default=drawn.details,
                     help="patches in details/most_certain and least_certain")
     up.add_argument("--quiet", action="store_true",
                     help="no progress bar and no shift verdict line (the verdict stays in "

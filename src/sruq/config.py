@@ -8,6 +8,7 @@ schema (:mod:`sruq.schema`) at start-up, then checks here what a schema cannot e
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -275,18 +276,64 @@ def integer_strings(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``mc:`` mapping with every default filled in from
-    :class:`~sruq.uncertainty.settings.MCSettings` (the one place of the defaults, shared
-    with the CLI); a value it refuses raises :class:`ConfigError` naming ``mc``."""
-    from sruq.uncertainty.settings import MCSettings
-
+def _section(name: str, cls: Any, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The config's ``name:`` mapping with every default filled in from ``cls`` (the one
+    place of the defaults, shared with the CLI); a value it refuses raises
+    :class:`ConfigError` naming the key."""
     try:
-        return MCSettings.from_config(values).to_config()
+        return cls.from_config(values).to_config()
     except ValueError as err:
         field = str(err).split()[0]
-        key = f"mc.{field}" if field in MCSettings.__dataclass_fields__ else "mc"
+        key = f"{name}.{field}" if field in cls.__dataclass_fields__ else name
         raise ConfigError(f"config key '{key}': {err}") from None
+
+
+def mc_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``mc:`` mapping, filled in from :class:`~sruq.uncertainty.settings.MCSettings`;
+    the workflow scores whole images, so ``mode: patch`` (a centre crop, ``sruq upscale``
+    only) is refused too."""
+    from sruq.uncertainty.settings import WORKFLOW_MODES, MCSettings
+
+    filled = _section("mc", MCSettings, values)
+    if filled["mode"] not in WORKFLOW_MODES:
+        raise ConfigError(f"config key 'mc.mode': the workflow scores whole images, so the "
+                          f"mode is one of {', '.join(WORKFLOW_MODES)} (patch covers only a "
+                          f"centre crop: sruq upscale --mode patch), got {filled['mode']!r}")
+    return filled
+
+
+def heatmap_settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``heatmap:`` mapping, filled in from
+    :class:`~sruq.uncertainty.settings.HeatmapSettings`."""
+    from sruq.uncertainty.settings import HeatmapSettings
+
+    return _section("heatmap", HeatmapSettings, values)
+
+
+def move_heatmap_keys(config: dict[str, Any]) -> list[str]:
+    """Move the heatmap keys given under ``mc:`` (where they were before ``heatmap:`` had its
+    own section) to ``heatmap:``, in place; returns one deprecation line per moved key.
+    A key given in both sections is a :class:`ConfigError`."""
+    from sruq.uncertainty.settings import MOVED_TO_HEATMAP
+
+    mc = config.get("mc")
+    if not isinstance(mc, dict):
+        return []
+    moved = [key for key in MOVED_TO_HEATMAP if key in mc]
+    if not moved:
+        return []
+    heatmap = config.get("heatmap")
+    heatmap = dict(heatmap) if isinstance(heatmap, dict) else {}
+    lines = []
+    for key in moved:
+        if key in heatmap:
+            raise ConfigError(f"config key 'mc.{key}': given in heatmap: too; keep "
+                              f"'heatmap.{key}' only")
+        heatmap[key] = mc.pop(key)
+        lines.append(f"sruq: config key 'mc.{key}' is deprecated: it is read as "
+                     f"'heatmap.{key}' (move it there)")
+    config["heatmap"] = heatmap
+    return lines
 
 
 OUTSIDE_PLACEHOLDERS = ("dataset", "scale", "degradation")
@@ -401,8 +448,11 @@ def prepare_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config as the rules use it, changed in place (and returned) once, right after
     its schema check: a ``null`` entry of ``models`` or ``datasets`` is left out (so a
     later ``--configfile`` can drop a recipe's model or dataset, as Snakemake merges
-    configfiles key by key), and every model's training budget is scaled by the top-level
-    ``budget`` (:func:`scale_budget`; default 1, unchanged)."""
+    configfiles key by key), every model's training budget is scaled by the top-level
+    ``budget`` (:func:`scale_budget`; default 1, unchanged), and heatmap keys still given
+    under ``mc:`` move to ``heatmap:`` with a deprecation line each (:func:`move_heatmap_keys`)."""
+    for line in move_heatmap_keys(config):
+        print(line, file=sys.stderr)
     for section in ("models", "datasets"):
         if config.get(section) is not None:
             config[section] = {k: v for k, v in config[section].items() if v is not None}

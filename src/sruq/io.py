@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,21 +184,30 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     return stale
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` on success.
+def _replace_dir(tmp: Path, path: Path) -> None:
+    """The default end of :func:`atomic_dir`: the complete ``tmp`` replaces ``path``."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
 
-    A failure removes the temporary folder and leaves any earlier ``path`` as it was.
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, *, suffix: str = "",
+               finish: Callable[[Path, Path], None] = _replace_dir) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path`` (named ``.<name>.XXXX<suffix>``, with the
+    user's umask); on success ``finish(tmp, path)`` moves it into place (default: it
+    replaces ``path``; :func:`sruq.manifest.output_folder` merges it into a user's folder).
+
+    The one atomic-folder writer: a failure, an interrupt included, removes the temporary
+    folder and leaves any earlier ``path`` as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_UMASK)
-        if path.is_dir():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700: the user's umask instead
+        finish(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

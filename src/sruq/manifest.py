@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sruq.io import UMASK
+from sruq.io import UMASK, atomic_dir
 
 MANIFEST = ".sruq-manifest.json"
 """The manifest's file name in every folder sruq writes for a user."""
@@ -153,26 +153,28 @@ def _replace_into(out: Path, tmp: Path, record: Mapping[str, Any] | None) -> Non
 
 @contextmanager
 def output_folder(out: Path, record: Mapping[str, Any] | None = None) -> Iterator[Path]:
-    """A temporary folder beside ``out`` for one output set; on success it becomes ``out``
-    (new or empty), or its files replace sruq's earlier ones in ``out`` (see the module
-    docs), with a manifest holding ``record``.  On any failure, an interrupt included,
-    the temporary folder is removed and ``out`` is left as it was."""
+    """A temporary folder beside ``out`` for one output set (:func:`sruq.io.atomic_dir`);
+    on success it becomes ``out`` (new or empty), or its files replace sruq's earlier ones
+    in ``out`` (see the module docs), with a manifest holding ``record`` (as it is when the
+    block ends).  On any failure, an interrupt included, the temporary folder is removed,
+    ``out`` is left as it was, and the parents made for it go again."""
     out = Path(out)
     check_writable(out)
     created = make_folder(out.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".sruq-tmp", dir=out.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700: the user's umask instead
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        if not out.exists():
+
+    def finish(tmp: Path, target: Path) -> None:
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+        if not target.exists():
             write_manifest(tmp, _files_under(tmp), record)
-            os.replace(tmp, out)
+            os.replace(tmp, target)
             return
-        _replace_into(out, tmp, record)
+        _replace_into(target, tmp, record)
+
+    try:
+        with atomic_dir(out, suffix=".sruq-tmp", finish=finish) as tmp:
+            yield tmp
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         for folder in created:  # parents made for this call, innermost first
             with contextlib.suppress(OSError):
                 folder.rmdir()

@@ -20,31 +20,33 @@ from typing import Any
 from sruq.errors import ConfigError
 from sruq.models.base import SRModel
 
-VARIANT_KINDS: dict[str, str] = {"edge-pre": "variant", "edge-post": "variant", "x8": "x8",
-                                 "tta": "tta", "mcbn": "mc-batchnorm"}
+SPREAD_VARIANTS = ("x8", "tta", "mcbn")
+"""The variants whose spread is an uncertainty source: each suffix is its source's name
+(:data:`sruq.uncertainty.sources.SOURCES`) and its methods' kind."""
+VARIANT_KINDS: dict[str, str] = {"edge-pre": "variant", "edge-post": "variant",
+                                 **{variant: variant for variant in SPREAD_VARIANTS}}
 """Every variant suffix and the kind of its methods."""
 VARIANTS = tuple(VARIANT_KINDS)
-SPREAD_VARIANTS = ("x8", "tta", "mcbn")
-"""The variants whose spread is an uncertainty source."""
 
 KINDS: dict[str, str] = {
     "baseline": "an interpolation baseline (config key baselines), run once",
     "network": "a trained model without dropout (models), run once",
-    "mc-dropout": "a trained model with dropout (models): MC-dropout samples",
+    "mc": "a trained model with dropout (models): MC-dropout samples",
     "classical": "a classical method (classical.methods), run once",
     "variant": "a +edge-pre / +edge-post variant (variants), run once",
     "x8": "a +x8 geometric self-ensemble (variants): the 8 transforms' spread",
-    "deep-ensemble": "a deep ensemble of trained models (ensembles): the members' spread",
+    "ensemble": "a deep ensemble of trained models (ensembles): the members' spread",
     "outside": "SR images made elsewhere (outside), checked and taken in; no uncertainty",
     "tta": "a +tta variant (variants): the spread of mc.samples passes with Gaussian noise "
            "(std mc.tta_noise) on the LR input",
-    "mc-batchnorm": "a +mcbn variant of a model with BatchNorm (variants): the spread of "
-                    "mc.samples passes with the BatchNorm statistics of random training batches",
+    "mcbn": "a +mcbn variant of a model with BatchNorm (variants): the spread of "
+            "mc.samples passes with the BatchNorm statistics of random training batches",
 }
 """Every kind of method and what it is."""
 
-UNCERTAIN_KINDS = ("mc-dropout", "x8", "deep-ensemble", "tta", "mc-batchnorm")
-"""The kinds that are uncertainty sources: they also write per-pixel spreads."""
+UNCERTAIN_KINDS = ("mc", "x8", "ensemble", "tta", "mcbn")
+"""The kinds that are uncertainty sources, each named as its source
+(:data:`sruq.uncertainty.sources.SOURCES`): they also write per-pixel spreads."""
 
 HasDropout = Callable[[str, Mapping[str, Any] | None], bool]
 
@@ -65,13 +67,13 @@ def _named_methods(config: Mapping[str, Any],
         yield f"baselines.{i}", name, "baseline"
     for name, spec in config.get("models", {}).items():
         dropout = has_dropout(spec["arch"], spec.get("kwargs"))
-        yield f"models.{name}", name, "mc-dropout" if dropout else "network"
+        yield f"models.{name}", name, "mc" if dropout else "network"
     for i, name in enumerate(config.get("classical", {}).get("methods", [])):
         yield f"classical.methods.{i}", name, "classical"
     for i, name in enumerate(config.get("variants", [])):
         yield f"variants.{i}", name, VARIANT_KINDS.get(split_method(name)[1] or "", "variant")
     for name in config.get("ensembles", {}):
-        yield f"ensembles.{name}", name, "deep-ensemble"
+        yield f"ensembles.{name}", name, "ensemble"
     for name in config.get("outside", {}):
         yield f"outside.{name}", name, "outside"
 
@@ -113,7 +115,9 @@ def build_method(
     weights: Path | None = None, dictionary: Path | None = None, device: str = "cpu",
 ) -> SRModel:
     """The SR model behind a method name (a variant with a spread, ``+x8``, ``+tta`` or
-    ``+mcbn``, returns its base model)."""
+    ``+mcbn``, returns its base model; its source wraps it).  ``classical`` is the config's
+    ``classical:`` section with the schema's defaults filled in (``fd`` reads its
+    ``balance`` and ``sigma_per_scale`` there, their one place)."""
     from sruq.checkpoint import load_trained
     from sruq.classical import EdgeEnhanced, SparseCodingSR, WienerSR
     from sruq.degrade import blur_kernel_of
@@ -127,10 +131,10 @@ def build_method(
             raise ValueError("method 'sparse-coding' needs its learned dictionary")
         model = SparseCodingSR.load(dictionary, scale)
     elif base == "fd":
-        fd = classical.get("fd", {})
+        fd = classical["fd"]  # its defaults: the config schema's (filled in by the workflow)
         kernel = blur_kernel_of(dict(preset))
-        sigma = None if kernel is not None else fd.get("sigma_per_scale", 0.3) * scale
-        model = WienerSR(scale, kernel=kernel, sigma=sigma, balance=fd.get("balance", 0.03))
+        sigma = None if kernel is not None else fd["sigma_per_scale"] * scale
+        model = WienerSR(scale, kernel=kernel, sigma=sigma, balance=fd["balance"])
     else:
         model = build_model(base, scale)
     if variant in ("edge-pre", "edge-post"):

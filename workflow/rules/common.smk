@@ -14,6 +14,7 @@ from sruq.config import (
     check_outside,
     check_references,
     datasets_with_role,
+    heatmap_settings,
     integer_strings,
     mc_settings,
     outside_folder,
@@ -47,11 +48,13 @@ for path in workflow.configfiles:  # YAML itself would keep the last of two equa
     check_duplicate_keys(path)
 integer_strings(config)  # --config scales=[3] gives ['3']
 validate_config(config)  # one-line error naming the bad key (sruq/schemas/)
-prepare_config(config)  # null models/datasets left out, budget applied (sruq.config)
+prepare_config(config)  # null models/datasets out, budget applied, mc: heatmap keys moved
 validate(config, str(SCHEMA_PATH))  # snakemake's own validation of the same file: defaults
 
-# the mc: defaults live in MCSettings (shared with the CLI); its checks run here too
+# the mc: and heatmap: defaults live in MCSettings and HeatmapSettings (shared with the
+# CLI); their checks run here too
 config["mc"] = mc_settings(config["mc"])
+config["heatmap"] = heatmap_settings(config["heatmap"])
 ALL_PRESETS = {**PRESETS, **config["presets"]}
 check_references(config, ALL_PRESETS, MODELS)
 if workflow.local_exec:  # jobs run on this machine (not a cluster's login node)
@@ -294,7 +297,7 @@ def calibration_of(wildcards):
 def heatmap_calibration(wildcards):
     """Test-set heatmaps show the sigma-scaled std, so they wait for the factor fitted on
     the validation images; on the validation images themselves the raw std is drawn."""
-    if wildcards.dataset in VALID_SETS or not config["mc"]["sigma_scaled"]:
+    if wildcards.dataset in VALID_SETS or not config["heatmap"]["sigma_scaled"]:
         return {}
     return {"calibration": calibration_of(wildcards)}
 

@@ -1,5 +1,7 @@
 # Five rules write the SR folder of a method, each for its kinds of methods
-# (sruq.methods.KINDS): which rule runs a method follows from its kind alone.
+# (sruq.methods.KINDS): which rule runs a method follows from its kind alone.  The four
+# with uncertainty run the source of that name (sruq.uncertainty.sources.SOURCES: mc, x8,
+# tta, mcbn, ensemble) through one door, sruq.stages.infer.run_source.
 
 
 rule upscale:
@@ -41,12 +43,13 @@ rule self_ensemble:
         classical=config["classical"],
         device=config["device"],
         mc=config["mc"],
+        heatmap=config["heatmap"],
     resources:
         gpu=1,
     conda:
         "../../envs/infer.yaml"
     script:
-        "../scripts/upscale.py"
+        "../scripts/spread.py"
 
 
 # +tta and +mcbn variants: mc.samples passes of the trained (or any, for +tta) base method,
@@ -62,13 +65,14 @@ rule test_time_sampling:
     log:
         layout.LOGS["test_time_sampling"],
     wildcard_constraints:
-        method=method_pattern("tta", "mc-batchnorm"),
+        method=method_pattern("tta", "mcbn"),
     params:
         method=base_method,
         preset=lambda w: ALL_PRESETS[w.degradation],
         classical=config["classical"],
         device=config["device"],
         mc=config["mc"],
+        heatmap=config["heatmap"],
         seed=config["seed"],
         train_batch=train_batch,
     resources:
@@ -76,7 +80,7 @@ rule test_time_sampling:
     conda:
         "../../envs/infer.yaml"
     script:
-        "../scripts/upscale.py"
+        "../scripts/spread.py"
 
 
 rule infer_model:
@@ -91,9 +95,10 @@ rule infer_model:
     log:
         layout.LOGS["infer_model"],
     wildcard_constraints:
-        method=method_pattern("mc-dropout"),
+        method=method_pattern("mc"),
     params:
         mc=config["mc"],
+        heatmap=config["heatmap"],
         seed=config["seed"],
         device=config["device"],
     threads: 1
@@ -119,9 +124,9 @@ rule deep_ensemble:
     log:
         layout.LOGS["deep_ensemble"],
     wildcard_constraints:
-        method=method_pattern("deep-ensemble"),
+        method=method_pattern("ensemble"),
     params:
-        mc=config["mc"],
+        heatmap=config["heatmap"],
         device=config["device"],
     threads: 1
     resources:

@@ -60,7 +60,7 @@ rule uncertainty_figures:
     params:
         sources=uncertain_results,
         shift_scores=shift_score_files,
-        mc=config["mc"],
+        heatmap=config["heatmap"],
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
     conda:
@@ -149,7 +149,7 @@ rule viewer:
         layout.LOGS["viewer"],
     params:
         blocks=VIEWER_BLOCKS,
-        mc=config["mc"],
+        heatmap=config["heatmap"],
         channel=METRICS_CFG["channel"],
         reference=METRICS_CFG["bootstrap_reference"],
     conda:

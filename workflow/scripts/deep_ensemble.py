@@ -11,9 +11,9 @@ with log_to(snakemake.log[0]):
         Path(snakemake.input.lr),
         Path(snakemake.output.sr),
         Path(snakemake.output.uncertainty),
-        snakemake.params.mc,
         hr_dir=Path(snakemake.input.hr),
         device=snakemake.params.device,
         threads=snakemake.threads,
         calibration=snakemake.input.get("calibration"),
+        heatmap=snakemake.params.heatmap,
     )

@@ -17,4 +17,5 @@ with log_to(snakemake.log[0]):
         device=snakemake.params.device,
         threads=snakemake.threads,
         calibration=snakemake.input.get("calibration"),
+        heatmap=snakemake.params.heatmap,
     )

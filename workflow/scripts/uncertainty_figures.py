@@ -16,7 +16,7 @@ with log_to(snakemake.log[0]):
         dataset=w.dataset,
         scale=int(w.scale),
         degradation=w.degradation,
-        mc=snakemake.params.mc,
+        heatmap=snakemake.params.heatmap,
         calibrations=dict(zip(sources, map(Path, snakemake.input.calibration), strict=True)),
         channel=snakemake.params.channel,
         crop=snakemake.params.crop,

@@ -11,7 +11,7 @@ with log_to(snakemake.log[0]):
         Path(snakemake.input.per_image),
         Path(snakemake.input.per_image).parent,
         Path(snakemake.output[0]),
-        mc=snakemake.params.mc,
+        heatmap=snakemake.params.heatmap,
         channel=snakemake.params.channel,
         reference=snakemake.params.reference,
     )

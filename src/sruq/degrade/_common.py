@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sruq.errors import check_count
+
 KERNEL_SIZE_MIN = 7
 KERNEL_SIZE_MAX = 21
 
@@ -127,9 +129,7 @@ def sample_odd(rng: np.random.Generator, lo: int, hi: int) -> int:
 
 def check_scale(name: str, value: Any) -> int:
     """A super-resolution factor: a positive integer."""
-    if not _is_int(value) or int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_count(name, value)
 
 
 def as_batch(img: torch.Tensor, name: str = "image") -> tuple[torch.Tensor, bool]:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.imresize import imresize
 from sruq.models.base import MCState, SRModel
 
@@ -49,13 +50,6 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; otherwise raise a one-line ``ValueError``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def check_positive(name: str, value: int) -> int:
-    """Return ``value`` if it is an integer >= 1; otherwise raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 
@@ -114,7 +108,7 @@ class ZeroInsertion(nn.Module):
 
     def __init__(self, factor: int) -> None:
         super().__init__()
-        self.factor = check_positive("factor", factor)
+        self.factor = check_count("factor", factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sruq.models.common import check_positive, conv, record_init_kwargs
+from sruq.errors import check_count
+from sruq.models.common import conv, record_init_kwargs
 
 ADVERSARIAL_MODELS = frozenset({"srgan", "esrgan"})
 """Registered model names that the trainer trains against a :class:`Discriminator`
@@ -24,8 +25,8 @@ class Discriminator(nn.Module):
     @record_init_kwargs
     def __init__(self, in_channels: int = 3, channels: int = 64, hidden: int = 1024) -> None:
         super().__init__()
-        check_positive("channels", channels)
-        check_positive("hidden", hidden)
+        check_count("channels", channels)
+        check_count("hidden", hidden)
         widths = [channels * 2**level for level in range(4) for _ in range(2)]
         layers: list[nn.Module] = []
         previous = in_channels

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.models.common import (
     ResidualBlock,
     ResidualTrunkSR,
     check_dropout,
-    check_positive,
     conv,
     pixel_shuffle_upsampler,
     record_init_kwargs,
@@ -57,8 +57,8 @@ class EDSRBaseline(ResidualTrunkSR):
     ) -> None:
         super().__init__(scale, in_channels)
         self.residual = bool(residual)
-        check_positive("n_blocks", n_blocks)
-        check_positive("channels", channels)
+        check_count("n_blocks", n_blocks)
+        check_count("channels", channels)
         mean = DIV2K_RGB_MEAN if in_channels == 3 else (0.5,) * in_channels
         shift_in = [MeanShift(tuple(-m for m in mean))] if mean_shift else []
         shift_out = [MeanShift(mean)] if mean_shift else []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.models.base import MCState, SRModel
 from sruq.models.common import (
     check_dropout,
-    check_positive,
     conv,
     is_power_of_two,
     record_init_kwargs,
@@ -92,8 +92,8 @@ class LapSRN(SRModel):
         super().__init__(scale, in_channels)
         if not is_power_of_two(self.scale):
             raise ValueError(f"lapsrn supports powers of two (2, 4, 8), got scale {self.scale}")
-        check_positive("num_feat", num_feat)
-        check_positive("depth", depth)
+        check_count("num_feat", num_feat)
+        check_count("depth", depth)
         rate = check_dropout(dropout)
         self.head = nn.Sequential(conv(in_channels, num_feat, 3), leaky_relu())
         self.levels = nn.ModuleList(

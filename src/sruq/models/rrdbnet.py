@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.models.common import (
     ResidualTrunkSR,
     check_dropout,
-    check_positive,
     conv,
     record_init_kwargs,
     shuffle_steps,
@@ -96,9 +96,9 @@ class RRDBNet(ResidualTrunkSR):
         super().__init__(scale, in_channels)
         shuffle_steps(self.scale, "rrdbnet")  # refuse a bad scale before building the trunk
         self.residual = bool(residual)
-        check_positive("num_feat", num_feat)
-        check_positive("num_block", num_block)
-        check_positive("num_grow_ch", num_grow_ch)
+        check_count("num_feat", num_feat)
+        check_count("num_block", num_block)
+        check_count("num_grow_ch", num_grow_ch)
         self.head = conv(in_channels, num_feat, 3)
         self.trunk = nn.Sequential(
             *(RRDB(num_feat, num_grow_ch) for _ in range(num_block)),

@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.models.common import (
     UPSAMPLERS,
     HeadBodySR,
     ResidualBlock,
     check_choice,
     check_dropout,
-    check_positive,
     conv,
     is_power_of_two,
     record_init_kwargs,
@@ -142,9 +142,9 @@ class SRCNNVariant(HeadBodySR):
             raise ValueError(f"upsampler applies to post and progressive upsampling only, got "
                              f"upsampler {upsampler!r} with upsampling {upsampling!r}")
         check_choice("block", block, BLOCKS)
-        check_positive("depth", depth)
-        check_positive("width", width)
-        check_positive("projections", projections)
+        check_count("depth", depth)
+        check_count("width", width)
+        check_count("projections", projections)
         self.pre_upsample = upsampling == "pre"
         rate = check_dropout(dropout)
 

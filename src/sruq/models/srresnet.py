@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.models.common import (
     ResidualTrunkSR,
     check_dropout,
-    check_positive,
     conv,
     pixel_shuffle_upsampler,
     record_init_kwargs,
@@ -64,8 +64,8 @@ class SRResNet(ResidualTrunkSR):
     ) -> None:
         super().__init__(scale, in_channels)
         self.residual = bool(residual)
-        check_positive("n_blocks", n_blocks)
-        check_positive("channels", channels)
+        check_count("n_blocks", n_blocks)
+        check_count("channels", channels)
         self.head = nn.Sequential(conv(in_channels, channels, 9), nn.PReLU())
         self.trunk = nn.Sequential(
             *(ResidualBlockBN(channels) for _ in range(n_blocks)),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.models.common import (
     HeadBodySR,
     check_dropout,
-    check_positive,
     conv,
     conv_act_dropout,
     record_init_kwargs,
@@ -38,7 +38,7 @@ class VDSR(HeadBodySR):
         dropout: float = 0.0,
     ) -> None:
         super().__init__(scale, in_channels)
-        if check_positive("depth", depth) < 2:
+        if check_count("depth", depth) < 2:
             raise ValueError(f"depth must be at least 2, got {depth}")
         hidden = conv_act_dropout(
             [in_channels, *([channels] * (depth - 1))],

@@ -1,180 +1,145 @@
 """Infer stage (``workflow/rules/infer.smk``): super-resolve a folder with any method;
-MC-dropout models, the x8, TTA and MC-BatchNorm variants and deep ensembles also write
-their uncertainty outputs; the SR images of an outside method (made elsewhere) are checked
-and taken in."""
+every uncertainty source (MC dropout, x8, TTA, MC-BatchNorm, deep ensembles:
+:data:`sruq.uncertainty.sources.SOURCES`) writes its outputs through one door,
+:func:`run_source`; the SR images of an outside method (made elsewhere) are checked and
+taken in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from sruq.channels import Box
 from sruq.checkpoint import load_trained
-from sruq.images import image_seed, modcrop, sr_hr_pairs
+from sruq.images import modcrop, sr_hr_pairs
 from sruq.io import atomic_dir, list_images, read_image, write_csv, write_image
 from sruq.methods import SPREAD_VARIANTS, build_method, split_method
 from sruq.models.base import SRModel
-from sruq.patchset import PatchDataset
-from sruq.predict import (
-    check_finite,
-    ensemble_image,
-    mc_image,
-    mcbn_image,
-    pick_device,
-    prediction,
-    self_ensemble_image,
-    tta_image,
-    upscale_folder,
-)
+from sruq.predict import pick_device, upscale_folder
 from sruq.progress import progress_bar
 from sruq.shift.calibration import PROFILE_COLUMNS
 from sruq.shift.scores import FLAG_COLUMN, above_column, score_column
 from sruq.shift.scoring import fit_model_scores, score_image, vectorisers
 from sruq.tensors import to_uint8
 from sruq.uncertainty.files import read_sigma_scale
-from sruq.uncertainty.mc import MCResult
 from sruq.uncertainty.outputs import write_image_outputs
-from sruq.uncertainty.settings import MCSettings
-
-Predict = Callable[[str, np.ndarray], tuple[MCResult, Box]]
-"""``(image name, uint8 LR) -> (MCResult, LR box)``: one image through an uncertainty source."""
+from sruq.uncertainty.settings import HeatmapSettings, MCSettings
+from sruq.uncertainty.sources import UncertaintySource, build_source
 
 
-def _per_image_seed(seed: int, source: str, name: str) -> int:
-    """The seed of one image's samples: its own stream of ``seed`` (:func:`image_seed`)."""
-    return int(image_seed(seed, source, name).integers(2**31))
-
-
-def _uncertain_folder(
-    predict: Predict, scale: int,
-    lr_dir: Path, sr_dir: Path, unc_dir: Path, settings: MCSettings, hr_dir: Path | None,
-    desc: str, progress: bool = True, sigma_scale: float = 1.0,
+def run_source(
+    source: UncertaintySource, lr_dir: Path, sr_dir: Path, unc_dir: Path, *,
+    heatmap: Mapping[str, Any] | None = None, hr_dir: Path | None = None,
+    calibration: Path | None = None, progress: bool = True,
 ) -> None:
-    """Run ``predict(image name, uint8 LR) -> (MCResult, LR box)`` on every image of
-    ``lr_dir``: ``sr_dir/<image>.png`` gets what the method reports (the mean, or the one
-    pass of a single-sample result), ``unc_dir/<image>/`` the ESRCNN seed's output set
-    (heatmaps of ``sigma_scale`` x std)."""
+    """Run ``source`` on every image of ``lr_dir``: ``sr_dir/<image>.png`` gets what the
+    method reports (the mean, or the one pass of a single-sample result), ``unc_dir/<image>/``
+    the ESRCNN seed's output set, drawn with the ``heatmap:`` settings (of the std times the
+    factor in the ``calibration`` file; none: the raw std)."""
+    settings = HeatmapSettings.from_config(heatmap)
+    sigma_scale = read_sigma_scale(calibration)
+    scale = source.scale
     with atomic_dir(sr_dir) as sr_tmp, atomic_dir(unc_dir) as unc_tmp:
-        for path in progress_bar(list_images(Path(lr_dir)), desc=f"{desc} {lr_dir}",
+        for path in progress_bar(list_images(Path(lr_dir)), desc=f"{source.name} {lr_dir}",
                                  disable=not progress, unit="img"):
             lr = read_image(path)
             hr = None
             if hr_dir is not None:
                 hr = modcrop(read_image(Path(hr_dir) / path.name), scale)
-            result, box = predict(path.stem, lr)
-            check_finite(result, str(path))
-            write_image(sr_tmp / f"{path.stem}.png", to_uint8(prediction(result)))
+            result, box = source.predict(path.stem, lr)
+            result.check_finite(str(path))
+            write_image(sr_tmp / f"{path.stem}.png", to_uint8(result.prediction))
             write_image_outputs(unc_tmp / path.stem, lr, result, box, scale, settings, hr,
                                 sigma_scale)
 
 
-def mc_predictor(model: SRModel, settings: MCSettings, device: torch.device,
-                 seed: int = 0) -> Predict:
-    """``(image name, uint8 LR) -> (MCResult, LR box)`` of MC dropout (one pass for a model
-    without dropout), each image's masks seeded from ``seed`` and its name."""
-    return lambda name, lr: mc_image(model, lr, settings, _per_image_seed(seed, "mc", name),
-                                     device)
-
-
-def ensemble_predictor(members: Sequence[SRModel], device: torch.device) -> Predict:
-    """``(image name, uint8 LR) -> (MCResult, LR box)`` of a deep ensemble of ``members``."""
-    return lambda _, lr: ensemble_image(members, lr, device)
+def _threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def infer(
     weights: Path, lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
     seed: int, hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
     progress: bool = True, calibration: Path | None = None,
+    heatmap: Mapping[str, Any] | None = None,
 ) -> None:
-    """Super-resolve an LR folder with a trained model, with MC-dropout uncertainty.
-
-    ``sr_dir/<image>.png`` is what the method reports (MC mean, or the one pass for a model
-    without dropout); ``unc_dir/<image>/`` holds the seed's output set, its heatmaps
-    scaled by the factor in the ``calibration`` file (none: the raw std).
-    """
-    if threads:
-        torch.set_num_threads(threads)
-    settings = MCSettings.from_config(mc)
+    """Rule ``infer_model``: a trained model with dropout through the ``mc`` source
+    (:class:`~sruq.uncertainty.sources.MCDropoutSource`, :func:`run_source`)."""
+    _threads(threads)
     dev = pick_device(device)
-    model = load_trained(weights, dev)
-    predict = mc_predictor(model, settings, dev, seed)
-    _uncertain_folder(predict, model.scale, lr_dir, sr_dir, unc_dir, settings, hr_dir,
-                      "MC inference", progress, read_sigma_scale(calibration))
+    source = build_source("mc", [load_trained(weights, dev)], MCSettings.from_config(mc),
+                          seed=seed, device=dev)
+    run_source(source, lr_dir, sr_dir, unc_dir, heatmap=heatmap, hr_dir=hr_dir,
+               calibration=calibration, progress=progress)
 
 
 def deep_ensemble(
-    weights: Sequence[Path], lr_dir: Path, sr_dir: Path, unc_dir: Path, mc: Mapping[str, Any],
+    weights: Sequence[Path], lr_dir: Path, sr_dir: Path, unc_dir: Path,
     hr_dir: Path | None = None, device: str = "auto", threads: int | None = None,
     progress: bool = True, calibration: Path | None = None,
+    heatmap: Mapping[str, Any] | None = None,
 ) -> None:
-    """Super-resolve an LR folder with a deep ensemble of trained models: ``sr_dir`` gets
-    the members' mean, ``unc_dir/<image>/`` the output set with their spread as the std."""
-    if threads:
-        torch.set_num_threads(threads)
-    settings = MCSettings.from_config(mc)
+    """Rule ``deep_ensemble``: trained members through the ``ensemble`` source
+    (:class:`~sruq.uncertainty.sources.DeepEnsembleSource`): ``sr_dir`` gets their mean,
+    ``unc_dir`` their spread as the std."""
+    _threads(threads)
     dev = pick_device(device)
     members = [load_trained(path, dev) for path in weights]
-    _uncertain_folder(ensemble_predictor(members, dev), members[0].scale, lr_dir,
-                      sr_dir, unc_dir, settings, hr_dir, "deep ensemble", progress,
-                      read_sigma_scale(calibration))
+    source = build_source("ensemble", members, MCSettings(), device=dev)
+    run_source(source, lr_dir, sr_dir, unc_dir, heatmap=heatmap, hr_dir=hr_dir,
+               calibration=calibration, progress=progress)
 
 
-def spread_predictor(
-    variant: str, model: SRModel, settings: MCSettings, device: torch.device, *, seed: int = 0,
-    patches: Path | None = None, train_batch: int | None = None,
-) -> Predict:
-    """``(image name, uint8 LR) -> (MCResult, LR box)`` of a variant with a spread
-    (:data:`sruq.methods.SPREAD_VARIANTS`) around ``model``.  ``+tta`` and ``+mcbn`` seed each
-    image from ``seed`` and its name; ``+mcbn`` draws its batches from the ``patches`` set,
-    ``mc.mcbn_batch`` (default ``train_batch``, the model's ``train.batch_size``) at a time."""
-    if variant == "x8":
-        return lambda _, lr: self_ensemble_image(model, lr, device)
-    if variant == "tta":
-        return lambda name, lr: tta_image(model, lr, settings,
-                                          _per_image_seed(seed, "tta", name), device)
-    if variant != "mcbn":
-        raise ValueError(f"variant {variant!r} has no spread (those with: "
-                         f"{', '.join(SPREAD_VARIANTS)})")
-    if patches is None:
-        raise ValueError("a +mcbn variant needs the training patches of its model")
-    batch = settings.mcbn_batch or train_batch
-    if batch is None:
-        raise ValueError("mc.mcbn_batch: give the training patches per MC-BatchNorm batch")
-    dataset = PatchDataset(patches)
-    if batch > len(dataset):
-        raise ValueError(f"mc.mcbn_batch: {batch} patches per batch, but {patches} holds "
-                         f"only {len(dataset)}")
-    return lambda name, lr: mcbn_image(model, dataset, lr, settings, batch,
-                                       _per_image_seed(seed, "mcbn", name), device)
+@dataclass(frozen=True)
+class Method:
+    """A method of the config and what builds its model (:func:`sruq.methods.build_method`):
+    its name, the scale, the degradation preset, the ``classical:`` settings and its
+    trained weights or learned dictionary."""
+
+    name: str
+    scale: int
+    preset: Mapping[str, Any] = field(default_factory=dict)
+    classical: Mapping[str, Any] = field(default_factory=dict)
+    weights: Path | None = None
+    dictionary: Path | None = None
+
+    def build(self, device: torch.device) -> SRModel:
+        return build_method(self.name, self.scale, preset=self.preset,
+                            classical=self.classical, weights=self.weights,
+                            dictionary=self.dictionary, device=str(device))
 
 
-def upscale_method(
-    method: str, scale: int, lr_dir: Path, sr_dir: Path, *, preset: Mapping[str, Any],
-    classical: Mapping[str, Any], weights: Path | None = None, dictionary: Path | None = None,
-    device: str = "auto", unc_dir: Path | None = None, hr_dir: Path | None = None,
-    mc: Mapping[str, Any] | None = None, calibration: Path | None = None, seed: int = 0,
-    patches: Path | None = None, train_batch: int | None = None,
-) -> None:
-    """Super-resolve a folder with any non-MC method; a variant with a spread (``+x8``,
-    ``+tta``, ``+mcbn``: :func:`spread_predictor`) also writes its uncertainty folder."""
+def upscale_method(method: Method, lr_dir: Path, sr_dir: Path, device: str = "auto") -> None:
+    """Rule ``upscale``: super-resolve a folder once with a method without a spread."""
     dev = pick_device(device)
-    model = build_method(method, scale, preset=preset, classical=classical, weights=weights,
-                         dictionary=dictionary, device=str(dev))
-    variant = split_method(method)[1]
+    upscale_folder(method.build(dev), Path(lr_dir), Path(sr_dir), dev)
+
+
+def spread_method(
+    method: Method, lr_dir: Path, sr_dir: Path, unc_dir: Path, *,
+    mc: Mapping[str, Any] | None = None, heatmap: Mapping[str, Any] | None = None,
+    seed: int = 0, hr_dir: Path | None = None, calibration: Path | None = None,
+    patches: Path | None = None, train_batch: int | None = None, device: str = "auto",
+) -> None:
+    """Rules ``self_ensemble`` and ``test_time_sampling``: a ``+x8``, ``+tta`` or ``+mcbn``
+    variant through its source (:func:`~sruq.uncertainty.sources.build_source`; ``+mcbn``
+    draws batches from the ``patches`` set, ``mc.mcbn_batch`` -- default ``train_batch``,
+    the model's ``train.batch_size`` -- at a time) and :func:`run_source`."""
+    variant = split_method(method.name)[1]
     if variant not in SPREAD_VARIANTS:
-        upscale_folder(model, Path(lr_dir), Path(sr_dir), dev)
-        return
-    if unc_dir is None:
-        raise ValueError(f"method {method!r} writes an uncertainty folder: give unc_dir")
-    settings = MCSettings.from_config(mc)
-    predict = spread_predictor(variant, model, settings, dev, seed=seed, patches=patches,
-                               train_batch=train_batch)
-    _uncertain_folder(predict, scale, lr_dir, sr_dir, unc_dir, settings, hr_dir, variant,
-                      sigma_scale=read_sigma_scale(calibration))
+        raise ValueError(f"method {method.name!r} has no spread (variants with one: "
+                         f"{', '.join(SPREAD_VARIANTS)})")
+    dev = pick_device(device)
+    source = build_source(variant, [method.build(dev)],
+                          MCSettings.from_config(mc), seed=seed, patches=patches,
+                          train_batch=train_batch, device=dev)
+    run_source(source, lr_dir, sr_dir, unc_dir, heatmap=heatmap, hr_dir=hr_dir,
+               calibration=calibration)
 
 
 def take_outside(folder: Path, hr_dir: Path, scale: int, sr_dir: Path) -> None:

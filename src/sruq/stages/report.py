@@ -30,7 +30,7 @@ from sruq.uncertainty.quality import (
     sparsification_curves,
     uce,
 )
-from sruq.uncertainty.settings import MCSettings
+from sruq.uncertainty.settings import HeatmapSettings
 from sruq.viewer import Block, site_size, write_site
 
 
@@ -85,7 +85,7 @@ def quality_curves(unc_dir: Path, scale: int, sigma_scale: float | None = None,
 
 def uncertainty_figures(
     hr_dir: Path, unc_dirs: Mapping[str, Path], out_dir: Path, *, dataset: str, scale: int,
-    degradation: str, mc: Mapping[str, Any], calibrations: Mapping[str, Path] | None = None,
+    degradation: str, heatmap: Mapping[str, Any], calibrations: Mapping[str, Path] | None = None,
     channel: str = "y", crop: int | None = None, image: str | None = None,
     shift_scores: Mapping[str, Path] | None = None,
 ) -> list[Path]:
@@ -95,17 +95,17 @@ def uncertainty_figures(
     in the heatmaps' titles.
 
     The heatmaps show each source's std times the factor in its ``calibrations`` file
-    (unless ``mc.sigma_scaled`` is false) on the run's one colour scale (``mc``), beside
+    (unless ``heatmap.sigma_scaled`` is false) on the run's one colour scale (``heatmap``), beside
     its |error| on the same scale; the curves pool every pixel of every test image (on the
     metrics' channel and border crop), and the legends give the tables' AUSE and UCE
     (scaled): the means over images of the per-image values (:func:`quality_curves`)."""
     out_dir = Path(out_dir)
     hr_path = _figure_image(hr_dir, dataset, image)
     factors = {m: read_sigma_scale(path) for m, path in (calibrations or {}).items()}
-    settings = MCSettings.from_config(mc)
+    settings = HeatmapSettings.from_config(heatmap)
     predictions = {m: prediction_files(d, hr_path.stem) for m, d in unc_dirs.items()}
     written = save_figure(
-        heatmap_figure(hr_path, scale, predictions, heatmap=settings.heatmap,
+        heatmap_figure(hr_path, scale, predictions, heatmap=settings.scale,
                        sigma_scales=factors if settings.sigma_scaled else {},
                        title=f"{hr_path.stem}: {dataset} x{scale}, {degradation}",
                        verdicts=_verdicts(shift_scores or {}, dataset, degradation,
@@ -154,7 +154,7 @@ def shift_figure(shift_csv: Path, out: Path) -> list[Path]:
 
 def results_viewer(
     blocks: Sequence[Mapping[str, Any]], per_image_csv: Path, tables_dir: Path, out_dir: Path,
-    *, mc: Mapping[str, Any], channel: str = "y", reference: str | None = None,
+    *, heatmap: Mapping[str, Any], channel: str = "y", reference: str | None = None,
 ) -> Path:
     """The results viewer of a run (:mod:`sruq.viewer`) in ``out_dir``; returns its
     ``index.html``.
@@ -163,9 +163,9 @@ def results_viewer(
     ``degradation``, ``hr`` (the HR folder), ``sr`` (result name -> SR folder, in table
     order), ``uncertainty`` (source -> uncertainty folder) and ``calibration`` (source ->
     calibration file); the heatmaps show the std times that file's factor unless
-    ``mc.sigma_scaled`` is false, on the run's one colour scale (``mc``); the tables'
+    ``heatmap.sigma_scaled`` is false, on the run's one colour scale (``heatmap``); the tables'
     ΔPSNR column is to ``reference`` (default bicubic), as in ``results/tables``."""
-    settings = MCSettings.from_config(mc)
+    settings = HeatmapSettings.from_config(heatmap)
     shaped = []
     for b in blocks:
         factors = ({m: read_sigma_scale(path) for m, path in b.get("calibration", {}).items()}
@@ -176,7 +176,7 @@ def results_viewer(
             table_csv=Path(tables_dir) / f"{layout.fill(layout.BLOCK, **b)}.csv",
             unc_dirs={m: Path(d) for m, d in b.get("uncertainty", {}).items()},
             sigma_scales=factors))
-    index = write_site(shaped, Path(per_image_csv), Path(out_dir), scale=settings.heatmap,
+    index = write_site(shaped, Path(per_image_csv), Path(out_dir), scale=settings.scale,
                        channel=channel, reference=reference or DEFAULT_REFERENCE)
     print(f"{index}: {sum(len(list_images(b.hr_dir)) for b in shaped)} image pages, "
           f"{site_size(Path(out_dir)) / 1e6:.1f} MB")

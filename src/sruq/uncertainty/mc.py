@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sruq.errors import check_count
 from sruq.models.base import DROPOUT_KINDS, FEATURE_DROPOUT, MC_DROPOUT, MCState, SRModel
 from sruq.uncertainty import masks
 from sruq.uncertainty.settings import DEFAULT_SAMPLES
@@ -55,6 +56,18 @@ class MCResult:
             return self.std
         return torch.sqrt(self.std**2 + self.aleatoric_std**2)
 
+    @property
+    def prediction(self) -> torch.Tensor:
+        """The SR image a method reports: the mean of several passes, else the one pass."""
+        return self.mean if self.samples > 1 else self.one_pass
+
+    def check_finite(self, what: str) -> None:
+        """``ValueError`` naming ``what`` when the mean, one pass or std holds NaN or inf."""
+        for name in ("mean", "one_pass", "std"):
+            if not bool(torch.isfinite(getattr(self, name)).all()):
+                raise ValueError(f"{what}: the {name.replace('_', ' ')} holds NaN or infinite "
+                                 "values (are the weights trained?)")
+
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> MCResult:
         """The same result with ``fn`` applied to every tensor (e.g. select one image)."""
         aleatoric = self.aleatoric_std
@@ -67,12 +80,6 @@ class MCResult:
         )
 
 
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return seed
-
-
 def _check_origin(origin: tuple[int, int]) -> tuple[int, int]:
     if (
         not isinstance(origin, tuple)
@@ -81,12 +88,6 @@ def _check_origin(origin: tuple[int, int]) -> tuple[int, int]:
     ):
         raise ValueError(f"origin must be two non-negative integers (y, x), got {origin!r}")
     return origin
-
-
-def _check_samples(samples: int) -> int:
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    return samples
 
 
 def _active_dropout(model: nn.Module) -> list[nn.Module]:
@@ -170,6 +171,11 @@ class _MaskSampler:
     def hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
         """Replace an eval-mode dropout's output (its input ``x``) by ``x`` masked and scaled.
 
+        The forward hook of every active dropout layer (:meth:`installed`), the core of the
+        engine: torch calls it after ``module`` ran on ``args`` (``(x,)``; in eval mode the
+        layer's own ``output`` is ``x`` unchanged).  It returns ``None`` to keep that output,
+        or the tensor torch passes on instead.
+
         Outside sampling (``active`` false: the one dropout-free pass) the output stands.
         Otherwise this is dropout call ``i`` of the forward (counted from :meth:`begin`) and
         ``x`` holds ``samples x batch`` images, sample-major, of samples ``start ..
@@ -239,7 +245,7 @@ def mc_mode(model: nn.Module, seed: int) -> Iterator[_MaskSampler]:
     BatchNorm therefore uses its running statistics.  (The SRResBNN seed left BatchNorm in
     train mode during MC sampling, so its statistics came from the test batch itself.)
     """
-    sampler = _MaskSampler(_active_dropout(model), _check_seed(seed))
+    sampler = _MaskSampler(_active_dropout(model), check_count("seed", seed, 0))
     with eval_mode(model), torch.inference_mode(), sampler.installed():
         yield sampler
 
@@ -382,10 +388,10 @@ def mc_predict(
     gets.  A model without active dropout gets ``mean == one_pass`` and ``std == 0`` from
     one pass.
     """
-    _check_samples(samples)
+    check_count("samples", samples)  # 1: the one pass of a model without dropout
     _check_origin(origin)
-    if max_batch is not None and (isinstance(max_batch, bool) or max_batch < 1):
-        raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
+    if max_batch is not None:
+        check_count("max_batch", max_batch)
     batch = _as_batch(x).to(_model_device(model, x))
     prefix, suffix = _split(model)
     with mc_mode(model, seed) as sampler:
@@ -421,7 +427,7 @@ def mc_naive(
     Same masks as :func:`mc_predict` for the same ``seed`` and ``origin`` (for tests and
     the benchmark).
     """
-    _check_samples(samples)
+    check_count("samples", samples)  # 1: the one pass of a model without dropout
     _check_origin(origin)
     batch = _as_batch(x).to(_model_device(model, x))
     with mc_mode(model, seed) as sampler:

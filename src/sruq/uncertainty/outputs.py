@@ -15,7 +15,7 @@ from sruq.uncertainty.details import save_details
 from sruq.uncertainty.files import ALEATORIC, ERROR, MEAN, ONE_PASS, STD
 from sruq.uncertainty.heatmaps import save_colorbar, save_heatmap
 from sruq.uncertainty.mc import MCResult
-from sruq.uncertainty.settings import MCSettings
+from sruq.uncertainty.settings import HeatmapSettings
 
 
 def hwc_float32(t: torch.Tensor) -> np.ndarray:
@@ -56,7 +56,7 @@ def save_outputs(
 
 def write_image_outputs(
     out_dir: Path, lr: np.ndarray, result: MCResult, box: Box,
-    scale: int, settings: MCSettings, hr: np.ndarray | None = None,
+    scale: int, heatmap: HeatmapSettings, hr: np.ndarray | None = None,
     sigma_scale: float = 1.0,
 ) -> None:
     """Write the ESRCNN seed's output set for one image into ``out_dir``.
@@ -64,7 +64,8 @@ def write_image_outputs(
     Files: ``lr_input.png`` (the LR region used), ``one_pass.png``, ``mc_mean.png``,
     ``std.npy`` (float32 ``(H, W, C)``, as sampled), ``error.npy`` (``mc_mean - hr``, float,
     signed, with HR), ``heatmap.png`` of ``sigma_scale * std`` on the run's fixed scale,
-    ``colorbar.png`` and ``details/{most,least}_certain/`` (patches ranked by mean std).
+    ``colorbar.png`` and ``details/{most,least}_certain/`` (patches ranked by mean std), as
+    the run's ``heatmap`` settings draw them.
     """
     out_dir = Path(out_dir)
     top, left, h, w = box
@@ -80,9 +81,9 @@ def write_image_outputs(
     save_outputs(out_dir, result, hr_t)
     shown = result.std * sigma_scale
     label = "per-pixel std" if sigma_scale == 1.0 else f"per-pixel std x {sigma_scale:.3g}"
-    save_heatmap(out_dir / "heatmap.png", shown, settings.heatmap)
-    save_colorbar(out_dir / "colorbar.png", settings.heatmap, label)
-    patch = max(scale, settings.detail_patch - settings.detail_patch % scale)
-    if settings.details and min(result.std.shape[-2:]) >= patch:
+    save_heatmap(out_dir / "heatmap.png", shown, heatmap.scale)
+    save_colorbar(out_dir / "colorbar.png", heatmap.scale, label)
+    patch = max(scale, heatmap.detail_patch - heatmap.detail_patch % scale)
+    if heatmap.details and min(result.std.shape[-2:]) >= patch:
         save_details(out_dir / "details", to_tensor(lr_crop)[0], result.mean, shown, scale,
-                     patch=patch, count=settings.details, heatmap=settings.heatmap)
+                     patch=patch, count=heatmap.details, heatmap=heatmap.scale)
