@@ -293,3 +293,27 @@ def test_heatmap_titles_never_run_into_each_other(shape):
         for left, right in zip(boxes, boxes[1:], strict=False):
             assert left.x1 < right.x0, (left, right)
     assert "unlike the training data" in fig.axes[0].get_title()
+
+
+def test_the_shift_figure_shows_static_and_shift_aware_coverage_one_colour_per_method(tmp_path):
+    from sruq.uncertainty.plots import plot_shift, shift_figure
+
+    rows = []
+    for dataset in ("a", "b"):
+        for method in ("m1", "m2"):
+            for i, degradation in enumerate(("bicubic", "blur")):
+                rows.append({"dataset": dataset, "scale": 2, "method": method,
+                             "trained_on": "bicubic", "degradation": degradation,
+                             "psnr": 30 - i, "coverage_static": 0.9 - 0.4 * i,
+                             "coverage": 0.9 - 0.1 * i, "auroc_lr_statistics": 1.0 if i else None})
+    fig = shift_figure(pd.DataFrame(rows))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["PSNR (dB)", "90% coverage, static", "90% coverage, shift-aware",
+                      "shift AUROC: lr-statistics"]
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label()[0] != "_"]
+    style = {line.get_label(): (line.get_color(), line.get_marker()) for line in lines}
+    assert style["m1 (trained on bicubic), a x2"][0] == style["m1 (trained on bicubic), b x2"][0]
+    assert style["m1 (trained on bicubic), a x2"][0] != style["m2 (trained on bicubic), a x2"][0]
+    assert style["m1 (trained on bicubic), a x2"][1] != style["m1 (trained on bicubic), b x2"][1]
+    paths = plot_shift(pd.DataFrame(rows), tmp_path / "shift.png")
+    assert {p.suffix for p in paths} == {".png", ".pdf"} and all(p.stat().st_size for p in paths)

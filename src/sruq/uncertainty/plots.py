@@ -75,34 +75,42 @@ def plot_reliability(data_by_model: Mapping[str, ReliabilityData],
                        Path(path).with_suffix(""))
 
 
-def plot_shift(table: pd.DataFrame, path: str | Path,
-               metrics: Mapping[str, str] | None = None) -> list[Path]:
+MARKERS = "osD^v<>"
+"""Markers of the shift figure's datasets (the colour is the method's)."""
+
+
+def shift_figure(table: pd.DataFrame, metrics: Mapping[str, str] | None = None) -> Figure:
     """The shift table (:func:`sruq.shift.table.shift_table`) as one panel per metric against the
-    test degradation, a line per dataset x scale x method x training degradation (the
-    in-distribution point drawn filled); PNG and PDF."""
+    test degradation, a line per dataset x scale x method x training degradation (colour:
+    the method, marker: the dataset; the in-distribution point drawn filled)."""
     metrics = dict(metrics or {"psnr": "PSNR (dB)", "spearman": "Spearman",
-                               "coverage": "coverage of the 90% intervals (shift-aware)",
+                               "coverage_static": "90% coverage, static",
+                               "coverage": "90% coverage, shift-aware",
                                "auroc_mean_std": "shift AUROC: mean std",
                                "auroc_lr_statistics": "shift AUROC: lr-statistics",
                                "auroc_features": "shift AUROC: features"})
     shown = {m: label for m, label in metrics.items()
              if m in table.columns and table[m].notna().any()}
     degradations = list(dict.fromkeys(table["degradation"]))
-    ncols = min(3, len(shown))
+    methods = list(dict.fromkeys(table["method"]))
+    datasets = list(dict.fromkeys(table["dataset"]))
+    ncols = min(4, len(shown))
     nrows = -(-len(shown) // ncols)
-    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows + 0.8), layout="constrained")
+    fig = Figure(figsize=(3.3 * ncols, 3.0 * nrows + 1.0), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[len(shown):]:
         ax.set_visible(False)
     groups = table.groupby(["dataset", "scale", "method", "trained_on"], sort=False)
-    for i, ((dataset, scale, method, trained_on), rows) in enumerate(groups):
+    for (dataset, scale, method, trained_on), rows in groups:
         x = [degradations.index(d) for d in rows["degradation"]]
         label = f"{method} (trained on {trained_on}), {dataset} x{scale}"
+        color = f"C{methods.index(method) % 10}"
+        marker = MARKERS[datasets.index(dataset) % len(MARKERS)]
         for ax, metric in zip(axes, shown, strict=False):
-            ax.plot(x, rows[metric], marker="o", color=f"C{i % 10}", label=label,
+            ax.plot(x, rows[metric], marker=marker, color=color, label=label,
                     markerfacecolor="none")
             home = rows["degradation"] == trained_on
-            ax.plot(np.array(x)[home.to_numpy()], rows[metric][home], "o", color=f"C{i % 10}")
+            ax.plot(np.array(x)[home.to_numpy()], rows[metric][home], marker, color=color)
     for ax, (metric, label) in zip(axes, shown.items(), strict=False):
         ax.set_xticks(range(len(degradations)), degradations, rotation=30, ha="right")
         ax.set_xlabel("test degradation")
@@ -110,9 +118,16 @@ def plot_shift(table: pd.DataFrame, path: str | Path,
         if metric.startswith("auroc"):
             ax.axhline(0.5, color="grey", linestyle=":")
             ax.set_ylim(-0.02, 1.02)
-        if metric == "coverage":
+        if metric.startswith("coverage"):
             ax.axhline(0.9, color="grey", linestyle=":")
+            ax.set_ylim(-0.02, 1.02)
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", fontsize="small",
-               ncols=min(2, len(names)), title="filled: the training degradation")
-    return save_figure(fig, Path(path).with_suffix(""))
+               ncols=min(3, len(names)), title="filled: the training degradation")
+    return fig
+
+
+def plot_shift(table: pd.DataFrame, path: str | Path,
+               metrics: Mapping[str, str] | None = None) -> list[Path]:
+    """:func:`shift_figure` as PNG and PDF."""
+    return save_figure(shift_figure(table, metrics), Path(path).with_suffix(""))
