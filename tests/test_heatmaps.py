@@ -14,7 +14,7 @@ from sruq.tensors import to_uint8
 from sruq.uncertainty.details import rank_patches, save_details
 from sruq.uncertainty.heatmaps import (
     DEFAULT_SCALE,
-    SEED_SCALE,
+    RECIPE_SCALE,
     HeatmapScale,
     heatmap_rgb,
     save_colorbar,
@@ -28,14 +28,14 @@ CYAN, MAGENTA = [0, 255, 255], [255, 0, 255]  # the ends of matplotlib's 'cool'
 
 def test_seed_scale_is_fixed_linear_and_clips() -> None:
     values = np.array([[0.0, 0.05, 0.1, 0.7, -0.2]])
-    rgb = heatmap_rgb(values, SEED_SCALE)
+    rgb = heatmap_rgb(values, RECIPE_SCALE)
     assert rgb.dtype == np.uint8 and rgb.shape == (1, 5, 3)
     assert rgb[0, 0].tolist() == CYAN and rgb[0, 4].tolist() == CYAN
     assert rgb[0, 2].tolist() == MAGENTA and rgb[0, 3].tolist() == MAGENTA
     assert rgb[0, 1].tolist() not in (CYAN, MAGENTA)
-    wider = heatmap_rgb(values, replace(SEED_SCALE, vmax=1.4))  # other colours, same value
+    wider = heatmap_rgb(values, replace(RECIPE_SCALE, vmax=1.4))  # other colours, same value
     assert wider[0, 3].tolist() != MAGENTA
-    hsv = heatmap_rgb(values, replace(SEED_SCALE, style="hsv"))
+    hsv = heatmap_rgb(values, replace(RECIPE_SCALE, style="hsv"))
     assert hsv[0, 0].tolist() == [0, 0, 255] and hsv[0, 3].tolist() == [255, 0, 0]
 
 
@@ -67,7 +67,7 @@ def test_default_log_scale_spreads_a_typical_std_over_the_ramp() -> None:
 
     assert 0.5 < spread(DEFAULT_SCALE, 4 * raw) < 0.7
     assert spread(DEFAULT_SCALE, raw) > 0.3  # still readable without sigma scaling
-    assert spread(SEED_SCALE, raw) < 0.15
+    assert spread(RECIPE_SCALE, raw) < 0.15
     # one fixed scale: the same value gets the same colour in any image
     a = heatmap_rgb(np.array([[0.01, 0.001]]))
     b = heatmap_rgb(np.array([[0.01, 0.1]]))

@@ -24,7 +24,7 @@ import pytest
 
 from sruq import layout
 from sruq.stages.report import results_viewer
-from sruq.uncertainty.heatmaps import DEFAULT_SCALE, SEED_SCALE, HeatmapScale
+from sruq.uncertainty.heatmaps import DEFAULT_SCALE, RECIPE_SCALE, HeatmapScale
 from sruq.uncertainty.settings import HeatmapSettings
 from sruq.viewer import (
     LEVELS,
@@ -49,7 +49,7 @@ SOURCES = ("esrcnn", "esrcnn+x8", "esrcnn+tta", "tiny-ensemble")
 # --- numbers and colours -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scale", [DEFAULT_SCALE, SEED_SCALE, HeatmapScale(style="hsv")],
+@pytest.mark.parametrize("scale", [DEFAULT_SCALE, RECIPE_SCALE, HeatmapScale(style="hsv")],
                          ids=["log-inferno", "seed-linear-cool", "hsv"])
 def test_a_code_paints_the_colour_sruq_gives_its_values(scale):
     values = np.concatenate([np.geomspace(1e-5, 1.0, 5000), [0.0, scale.vmin, scale.vmax]])

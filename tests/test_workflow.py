@@ -509,7 +509,7 @@ def test_lpips_is_its_own_job_per_method_and_feeds_the_tables(tmp_path):
 
 
 def test_div2k_x4_recipe_plans_its_cluster_run(tmp_path):
-    """config/div2k_x4.yaml (the SRResBNN seed's setting) must at least plan here."""
+    """config/div2k_x4.yaml (the SRResBNN recipe's setting) must at least plan here."""
     result = run_workflow(tmp_path, load_config("div2k_x4.yaml"), "--dry-run", "--quiet", "rules")
     jobs = " ".join(result.stdout.split())
     config = load_config("div2k_x4.yaml")

@@ -355,7 +355,7 @@ def add_parser(commands: Any) -> None:
                     help="--source mcbn: training patches per BatchNorm batch (default 16, "
                          "the default train.batch_size; the workflow uses the model's)")
     up.add_argument("--mode", choices=MODES, default=defaults.mode,
-                    help="tiled: any size, blended tiles (default); patch: the ESRCNN seed's "
+                    help="tiled: any size, blended tiles (default); patch: the ESRCNN recipe's "
                          "64x64 patches of the centre crop; whole: one pass")
     up.add_argument("--tile", type=int, default=defaults.tile, metavar="PX",
                     help=f"--mode tiled: tile size in LR pixels (default {defaults.tile}; "
@@ -378,12 +378,12 @@ def add_parser(commands: Any) -> None:
     up.add_argument("--vmax", type=float, default=drawn.vmax,
                     help=f"heatmap scale maximum (std, default {drawn.vmax})")
     up.add_argument("--norm", choices=NORMS, default=drawn.norm,
-                    help=f"heatmap scale (default {drawn.norm}; the ESRCNN seed's: "
+                    help=f"heatmap scale (default {drawn.norm}; the ESRCNN recipe's: "
                          "--norm linear --vmin 0 --vmax 0.1 --cmap cool)")
     up.add_argument("--cmap", default=drawn.cmap,
                     help=f"matplotlib colormap (default {drawn.cmap})")
     up.add_argument("--style", choices=STYLES, default=drawn.style,
-                    help="cmap, or the SRResBNN seed's HSV heatmap")
+                    help="cmap, or the SRResBNN recipe's HSV heatmap")
     up.add_argument("--sigma-scale", type=float, metavar="S",
                     help="draw the heatmap of S x std (default: the factor the workflow "
                          "fitted on its validation images for --model and --source, else 1)")

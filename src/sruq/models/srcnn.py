@@ -53,11 +53,12 @@ class SRCNN(HeadBodySR):
 
 @register("esrcnn")
 class ESRCNN(SRCNN):
-    """ESRCNN as in the seed: bicubic x``scale`` -> 9x9 conv 64 + ReLU -> dropout -> 1x1 conv 32
-    + ReLU -> dropout -> 5x5 conv to ``in_channels`` ('same' padding), dropout rate 0.04.
+    """ESRCNN as in its recipe (config/seeds/esrcnn.yaml): bicubic x``scale`` -> 9x9 conv 64
+    + ReLU -> dropout -> 1x1 conv 32 + ReLU -> dropout -> 5x5 conv to ``in_channels``
+    ('same' padding), dropout rate 0.04.
 
     The MC prefix is the upsampling, the first convolution and its ReLU.  ``residual=True``
-    (not in the seed) adds the bicubic input to the output: the dropout then perturbs only
+    (not in the recipe) adds the bicubic input to the output: the dropout then perturbs only
     the predicted detail, so the MC std follows edges and texture instead of brightness
     (docs/recipes.md).
     """

@@ -79,8 +79,9 @@ class SRResNet(ResidualTrunkSR):
 
 @register("srresbnn")
 class SRResBNN(SRResNet):
-    """SRResBNN as in the seed: SRResNet with ``nn.Dropout2d(p=0.2)`` after the trunk's last
-    conv + BN, before the global skip.  MC prefix: ``(trunk features, head features)``."""
+    """SRResBNN as in its recipe (config/seeds/srresbnn.yaml): SRResNet with
+    ``nn.Dropout2d(p=0.2)`` after the trunk's last conv + BN, before the global skip.
+    MC prefix: ``(trunk features, head features)``."""
 
     @record_init_kwargs
     def __init__(

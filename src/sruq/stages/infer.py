@@ -38,7 +38,7 @@ def run_source(
 ) -> None:
     """Run ``source`` on every image of ``lr_dir``: ``sr_dir/<image>.png`` gets what the
     method reports (the mean, or the one pass of a single-sample result), ``unc_dir/<image>/``
-    the ESRCNN seed's output set, drawn with the ``heatmap:`` settings (of the std times the
+    the ESRCNN recipe's output set, drawn with the ``heatmap:`` settings (of the std times the
     factor in the ``calibration`` file; none: the raw std)."""
     settings = HeatmapSettings.from_config(heatmap)
     sigma_scale = read_sigma_scale(calibration)

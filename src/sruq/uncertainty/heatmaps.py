@@ -9,8 +9,8 @@ The default is a **log scale** from 0.002 to 0.2 (in [0, 1] intensity units: hal
 and errors span two decades (flat sky ~0.002, edges and texture ~0.05-0.2), which a linear
 0..0.1 ramp squeezes into its bottom tenth.  The workflow shows the std after sigma
 scaling (fitted on the validation images), i.e. in the units of the error it predicts, and
-draws the |error| panels of its figures on the same scale.  The SRResBNN/ESRCNN seeds'
-look stays available: ``HeatmapScale(0.0, 0.1, "cool", norm="linear")`` (:data:`SEED_SCALE`).
+draws the |error| panels of its figures on the same scale.  The SRResBNN/ESRCNN recipes'
+look stays available: ``HeatmapScale(0.0, 0.1, "cool", norm="linear")`` (:data:`RECIPE_SCALE`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ VMAX = 0.2
 CMAP = "inferno"
 NORM = "log"
 STYLES = ("cmap", "hsv")
-"""``cmap``: a matplotlib colormap; ``hsv``: the SRResBNN seed's hue ramp (blue low, red high)."""
+"""``cmap``: a matplotlib colormap; ``hsv``: the SRResBNN recipe's hue ramp (blue low, red high)."""
 NORMS = ("log", "linear")
 
 
@@ -55,7 +55,7 @@ def std_map(std: ArrayLike) -> np.ndarray:
 @dataclass(frozen=True)
 class HeatmapScale:
     """One colour scale for std maps: ``[vmin, vmax]`` mapped linearly or logarithmically
-    onto a colormap (``style="hsv"``: the SRResBNN seed's hue ramp, ``cmap`` ignored).
+    onto a colormap (``style="hsv"``: the SRResBNN recipe's hue ramp, ``cmap`` ignored).
 
     The constructor checks every field, so a bad option fails before anything is computed.
     """
@@ -108,7 +108,7 @@ class HeatmapScale:
     def rgb(self, values: ArrayLike) -> np.ndarray:
         """``uint8`` ``(H, W, 3)`` colours of a std map.
 
-        ``style="hsv"`` reproduces the SRResBNN seed: hue ``(1 - t) * 2/3`` for the clipped,
+        ``style="hsv"`` reproduces the SRResBNN recipe: hue ``(1 - t) * 2/3`` for the clipped,
         normalised value ``t`` (blue = certain, red = uncertain).
         """
         rgb = self.colormap()(self.position(values))[..., :3]
@@ -120,8 +120,8 @@ class HeatmapScale:
 
 
 DEFAULT_SCALE = HeatmapScale()
-SEED_SCALE = HeatmapScale(0.0, 0.1, "cool", norm="linear")
-"""The ESRCNN seed's fixed 0..0.1 ``cool`` scale."""
+RECIPE_SCALE = HeatmapScale(0.0, 0.1, "cool", norm="linear")
+"""The ESRCNN recipe's fixed 0..0.1 ``cool`` scale."""
 
 
 def heatmap_rgb(

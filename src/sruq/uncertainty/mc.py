@@ -242,7 +242,7 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 def mc_mode(model: nn.Module, seed: int) -> Iterator[_MaskSampler]:
     """Eval mode and inference mode, dropout masks from a seeded sampler (module docs).
 
-    BatchNorm therefore uses its running statistics.  (The SRResBNN seed left BatchNorm in
+    BatchNorm therefore uses its running statistics.  (The original SRResBNN code left BatchNorm in
     train mode during MC sampling, so its statistics came from the test batch itself.)
     """
     sampler = _MaskSampler(_active_dropout(model), check_count("seed", seed, 0))
@@ -378,7 +378,7 @@ def mc_predict(
     """MC-dropout statistics of ``model`` on ``x`` ((C, h, w) or (B, C, h, w)) over T samples.
 
     Dropout is active and every other layer in eval mode (BatchNorm uses running statistics,
-    unlike the SRResBNN seed, which left BatchNorm in train mode); the model's modes are
+    unlike the original SRResBNN code, which left BatchNorm in train mode); the model's modes are
     restored afterwards.  The prefix runs once and its 4-D states are stored channels-last
     (faster CPU convs); the suffix runs on ``k`` repeated states at a time (``k`` from
     ``max_batch`` and the ``max_bytes`` budget, see :func:`_chunk_size`), and the moments are

@@ -59,7 +59,7 @@ def write_image_outputs(
     scale: int, heatmap: HeatmapSettings, hr: np.ndarray | None = None,
     sigma_scale: float = 1.0,
 ) -> None:
-    """Write the ESRCNN seed's output set for one image into ``out_dir``.
+    """Write the ESRCNN recipe's output set for one image into ``out_dir``.
 
     Files: ``lr_input.png`` (the LR region used), ``one_pass.png``, ``mc_mean.png``,
     ``std.npy`` (float32 ``(H, W, C)``, as sampled), ``error.npy`` (``mc_mean - hr``, float,

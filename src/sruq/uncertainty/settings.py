@@ -18,14 +18,14 @@ from sruq.uncertainty import heatmaps
 from sruq.uncertainty.heatmaps import HeatmapScale
 
 DEFAULT_SAMPLES = 40
-"""MC-dropout passes per image (the ESRCNN seed's T = 40)."""
+"""MC-dropout passes per image (the ESRCNN recipe's T = 40)."""
 MIN_SAMPLES = 2
 """The fewest sampled passes with a spread: one pass has std 0 everywhere, a heatmap that
 would claim full certainty (the one check of ``mc.samples`` and ``sruq upscale --samples``)."""
 DEFAULT_TTA_NOISE = 0.01
 """Std of the Gaussian noise a ``+tta`` variant adds to the [0, 1] LR input."""
 MODES = ("tiled", "patch", "whole")
-"""How a whole image is covered: blended tiles, the seed's 64x64 patches, or one pass
+"""How a whole image is covered: blended tiles, the ESRCNN recipe's 64x64 patches, or one pass
 (the one list: the schema's ``mc.mode`` enum and ``sruq upscale --mode`` are these)."""
 WORKFLOW_MODES = ("tiled", "whole")
 """The modes the workflow scores: ``patch`` covers only a centre crop, which cannot be

@@ -1,4 +1,5 @@
-"""Whole-image MC inference of any size: overlapping blended tiles, or the seed's 64x64 patches.
+"""Whole-image MC inference of any size: overlapping blended tiles, or the ESRCNN recipe's
+64x64 patches.
 
 Tiled mode cuts the LR image into tiles of ``tile`` px that share ``overlap`` px with their
 neighbours.  Each tile's output gets a separable weight that is zero on the ``crop`` px next
@@ -119,7 +120,7 @@ def run_patches(
     patch: int = 64,
     group: int = 16,
 ) -> tuple[MCResult, Box]:
-    """The ESRCNN seed's mode: centre-crop ``x`` to multiples of ``patch``, infer each
+    """The ESRCNN recipe's mode: centre-crop ``x`` to multiples of ``patch``, infer each
     ``patch x patch`` tile on its own (``group`` patches per call), stitch them in order."""
     top, left, ch, cw = box = centre_crop_box(x.shape[-2], x.shape[-1], patch)
     b, c = x.shape[:2]
@@ -162,7 +163,7 @@ def predict_image(
     """MC-dropout outputs for an LR image ((C, h, w) or (B, C, h, w)) of any size.
 
     ``mode`` is ``"tiled"`` (blended overlapping tiles, see :class:`Tiling`), ``"patch"``
-    (the ESRCNN seed's centre-cropped 64x64 patches) or ``"whole"`` (one pass over the image).
+    (the ESRCNN recipe's centre-cropped 64x64 patches) or ``"whole"`` (one pass over the image).
     Returns the result, shaped like ``lr``, and the LR box it covers (the whole image unless
     ``mode="patch"``; the matching HR box is ``scale`` times it).  Tiles draw the masks of
     their place in the whole image (the same as ``mode="whole"``); patch group ``i`` draws
