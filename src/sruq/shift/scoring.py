@@ -52,12 +52,14 @@ def fit_model_scores(model: SRModel, train: Sequence[np.ndarray], valid: Sequenc
     return ShiftFit(scores, primary, quantile, dict(fitted_on or {}))
 
 
-def score_image(fit: ShiftFit, vectorise: Mapping[str, Vectoriser],
-                image: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
-    """Every fitted score of one uint8 LR image, and its profile
-    (:func:`sruq.shift.calibration.profile`: each LR statistic's standardised deviation)."""
-    vectors = {name: vectorise[name](image) for name in fit.scores}
-    values = {name: score.density.distance(vectors[name]) for name, score in fit.scores.items()}
+def score_image(fit: ShiftFit, vectorise: Mapping[str, Vectoriser], image: np.ndarray,
+                names: Sequence[str] | None = None) -> tuple[dict[str, float], np.ndarray]:
+    """The fitted scores ``names`` (default: every one) of one uint8 LR image, and its
+    profile (:func:`sruq.shift.calibration.profile`: each LR statistic's standardised
+    deviation)."""
+    wanted = list(dict.fromkeys([*(fit.scores if names is None else names), PROFILE_SCORE]))
+    vectors = {name: vectorise[name](image) for name in wanted}
+    values = {name: fit.scores[name].density.distance(vectors[name]) for name in wanted}
     return values, profile(fit.scores[PROFILE_SCORE].density, vectors[PROFILE_SCORE])
 
 

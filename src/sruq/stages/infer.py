@@ -191,9 +191,12 @@ def shift_score(
     vectorise = vectorisers(model, dev)
     by_folder: dict[str, list[tuple[str, dict[str, float], np.ndarray]]] = {}
 
-    def scored(folder: str) -> list[tuple[str, dict[str, float], np.ndarray]]:
+    def scored(folder: str, names: Sequence[str] | None = None,
+               ) -> list[tuple[str, dict[str, float], np.ndarray]]:
+        """The scores ``names`` (default: all) and profile of every image of ``folder``; a
+        folder scored in full once serves every later call."""
         if folder not in by_folder:
-            by_folder[folder] = [(p.stem, *score_image(fit, vectorise, read_image(p)))
+            by_folder[folder] = [(p.stem, *score_image(fit, vectorise, read_image(p), names))
                                  for p in list_images(Path(folder))]
         return by_folder[folder]
 
@@ -210,8 +213,9 @@ def shift_score(
             record[FLAG_COLUMN] = float(fit.flagged(values))
             records.append(record)
     profiles = []
+    # profiles need only the primary score beside the LR statistics (features cost most)
     for row in profile_rows:
-        for image, values, z in scored(row["lr"]):
+        for image, values, z in scored(row["lr"], [fit.primary]):
             profiles.append({"dataset": row["dataset"], "degradation": row["degradation"],
                              "image": image, "shift_score": values[fit.primary],
                              FLAG_COLUMN: float(fit.flagged(values)),
