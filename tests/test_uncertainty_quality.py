@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from sruq.io import write_npy
+from sruq.core.io import write_npy
+from sruq.report.tables import summarise
 from sruq.stages.evaluate import calibrate, uncertainty_table
 from sruq.stages.report import quality_curves
-from sruq.tables import summarise
 from sruq.uncertainty.plots import (
     plot_reliability,
     plot_sparsification,
