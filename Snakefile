@@ -23,10 +23,10 @@ report: "workflow/report/workflow.rst"
 onstart:
     # before any job (not in a dry run): requested optional extras must be usable
     if LPIPS_NET:
-        from sruq.lpips_metric import check_lpips
+        from sruq.evaluation.lpips_metric import check_lpips
 
         check_lpips(LPIPS_NET)
-    from sruq.config import check_extras
+    from sruq.pipeline.config import check_extras
 
     check_extras(MODELS_CFG)  # torchvision for perceptual losses
 

@@ -51,8 +51,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from sruq.checkpoint import save_weights
 from sruq.models import SRModel, build_model
+from sruq.models.checkpoint import save_weights
 from sruq.models.srcnn import ESRCNN
 from sruq.models.srresnet import SRResBNN
 from sruq.uncertainty import masks, mc
@@ -294,7 +294,7 @@ def upscale(device: torch.device, threads: int, baseline_src: Path | None, quick
     runs = [("this checkout", Path(__file__).resolve().parents[1] / "src")]
     if baseline_src is not None:
         runs.append(("baseline (--baseline)", baseline_src.resolve()))
-    code = "import sys; from sruq.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from sruq.cli.main import main; sys.exit(main(sys.argv[1:]))"
     with tempfile.TemporaryDirectory() as tmp:
         image, weights = upscale_inputs(Path(tmp), size)
         print(f"\n== sruq upscale, ESRCNN x2, T={samples}, tiled, LR {size[1]}x{size[0]} "

@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from sruq.checkpoint import save_weights
 from sruq.models import build_model
+from sruq.models.checkpoint import save_weights
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "cat", "immunohistochemistry",
           "retina", "hubble_deep_field", "page")

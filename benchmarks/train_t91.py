@@ -27,14 +27,14 @@ import numpy as np
 import torch
 import yaml
 
-from sruq.checkpoint import load_trained
-from sruq.datasets import data_mirror, load_dataset
+from sruq.core.images import modcrop
+from sruq.data.datasets import data_mirror, load_dataset
+from sruq.data.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
 from sruq.degrade import PRESETS, matlab_downscale_uint8
-from sruq.images import modcrop
-from sruq.metrics import psnr, ssim
+from sruq.evaluation.metrics import psnr, ssim
 from sruq.models import SRModel, build_model
-from sruq.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
-from sruq.predict import upscale_image
+from sruq.models.checkpoint import load_trained
+from sruq.models.predict import upscale_image
 from sruq.train import TrainConfig, train_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Bad input never ends in a traceback or a half-written folder.
 
-Each case runs the real command line (``sruq.cli.main``, or ``python -m sruq.cli`` where
+Each case runs the real command line (``sruq.cli.main.main``, or ``python -m sruq.cli`` where
 the process itself matters) or a real ``snakemake -n`` on the tiny config, and checks the
 exit status, a one-line message naming the option, key or file, and that ``--out`` is
 untouched (same files, same bytes) when the call fails.
@@ -25,10 +25,10 @@ import yaml
 from PIL import Image
 from workflow_runner import REPO, load_config, run_workflow
 
-from sruq import cli
-from sruq.checkpoint import save_weights
+from sruq.cli.main import main
+from sruq.data.patchset import write_patch_set
 from sruq.models import build_model
-from sruq.patchset import write_patch_set
+from sruq.models.checkpoint import save_weights
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def out(weights, tmp_path) -> Path:
     folder = tmp_path / "out"
     earlier = tmp_path / "earlier.png"
     Image.fromarray(np.full((24, 24, 3), 90, np.uint8)).save(earlier)
-    assert cli.main(["upscale", str(earlier), "--weights", str(weights), "--samples", "2",
+    assert main(["upscale", str(earlier), "--weights", str(weights), "--samples", "2",
                      "--out", str(folder), "--quiet"]) == 0
     (folder / "notes.txt").write_text("mine")
     return folder
@@ -67,7 +67,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def fails(args: list[str], message: str, capsys, status: int = 2) -> str:
     """Run ``sruq upscale ARGS`` in-process: ``status``, one line naming ``message``."""
-    assert cli.main(["upscale", *args, "--quiet"]) == status
+    assert main(["upscale", *args, "--quiet"]) == status
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert err.startswith("sruq: error:") and "\n" not in err, err
@@ -178,12 +178,12 @@ def test_reused_out_replaces_earlier_outputs_and_keeps_user_files(weights, tmp_p
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
     out = tmp_path / "out"
     common = ["--weights", str(weights), "--samples", "2", "--out", str(out), "--quiet"]
-    assert cli.main(["upscale", str(big), *common]) == 0
+    assert main(["upscale", str(big), *common]) == 0
     assert (out / "details" / "least_certain").is_dir()
     (out / "notes.txt").write_text("mine")  # the user's files, added after the first call
     (out / "details" / "trip-2019").mkdir()
     (out / "details" / "trip-2019" / "notes.txt").write_text("also mine")
-    assert cli.main(["upscale", str(small), *common]) == 0  # too small for any detail patch
+    assert main(["upscale", str(small), *common]) == 0  # too small for any detail patch
     assert not (out / "details" / "least_certain").exists()  # the earlier set's details go
     assert (out / "notes.txt").read_text() == "mine"  # files sruq did not write stay
     assert (out / "details" / "trip-2019" / "notes.txt").read_text() == "also mine"
@@ -207,7 +207,7 @@ def test_out_with_the_users_own_files_is_refused_and_left_byte_for_byte(weights,
     out = tmp_path / "out"
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
-    assert cli.main(["upscale", str(small), "--weights", str(weights), "--samples", "2",
+    assert main(["upscale", str(small), "--weights", str(weights), "--samples", "2",
                      "--out", str(out), "--quiet"]) == 0
     (out / "details" / "most_certain").mkdir(parents=True)
     (out / "details" / "most_certain" / "heatmap_1.png").write_bytes(b"mine too")
@@ -224,7 +224,7 @@ def test_output_folders_follow_the_umask(weights, photo, tmp_path):
     old = os.umask(0o022)
     try:
         out = tmp_path / "new" / "out"
-        assert cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
+        assert main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
                          "--out", str(out), "--quiet"]) == 0
     finally:
         os.umask(old)
@@ -243,7 +243,7 @@ def test_interrupt_while_writing_leaves_out_as_it_was(weights, photo, out, monke
     # after the first files are written
     monkeypatch.setattr(sruq.uncertainty.outputs, "save_colorbar", interrupted)
     before = snapshot(out)
-    assert cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
+    assert main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
                      "--out", str(out), "--quiet"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert snapshot(out) == before
@@ -256,7 +256,7 @@ def test_a_new_out_folder_appears_whole_or_not_at_all(weights, photo, tmp_path, 
     target = tmp_path / "deep" / "new"
     monkeypatch.setattr(sruq.uncertainty.outputs, "save_details", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        cli.main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
+        main(["upscale", str(photo), "--weights", str(weights), "--samples", "2",
                   "--out", str(target), "--quiet", "--debug"])
     assert not (tmp_path / "deep").exists()  # nor the parent made for it
 
@@ -409,7 +409,7 @@ def test_evaluate_a_folder_against_itself_is_refused(tmp_path, capsys):
     folder = tmp_path / "hr"
     folder.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "a.png")
-    assert cli.main(["evaluate", str(folder), str(tmp_path / "." / "hr"), "--scale", "2"]) == 2
+    assert main(["evaluate", str(folder), str(tmp_path / "." / "hr"), "--scale", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "SR_DIR and HR_DIR are the same folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hr"]

@@ -1,4 +1,4 @@
-"""The paired bootstrap interval of a mean PSNR difference (sruq.bootstrap)."""
+"""The paired bootstrap interval of a mean PSNR difference (sruq.evaluation.bootstrap)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sruq.bootstrap import paired_interval, reference_differences
+from sruq.evaluation.bootstrap import paired_interval, reference_differences
 
 
 def _images(values: dict[str, np.ndarray]) -> pd.DataFrame:

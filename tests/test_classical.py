@@ -18,10 +18,10 @@ from sruq.classical import (
 )
 from sruq.classical.filters import gaussian_kernel
 from sruq.classical.self_ensemble import TRANSFORMS, invert, transform
-from sruq.imresize import imresize
-from sruq.metrics import psnr
+from sruq.core.imresize import imresize
+from sruq.core.tensors import rgb_to_ycbcr, to_tensor, to_uint8, ycbcr_to_rgb
+from sruq.evaluation.metrics import psnr
 from sruq.models import SRModel, build_model
-from sruq.tensors import rgb_to_ycbcr, to_tensor, to_uint8, ycbcr_to_rgb
 
 SCALE = 2
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sruq.checkpoint import save_weights
-from sruq.cli import main
+from sruq.cli.main import main
 from sruq.models import build_model
+from sruq.models.checkpoint import save_weights
 from sruq.uncertainty.heatmaps import heatmap_rgb
 
 
@@ -165,7 +165,7 @@ def scored(tmp_path):
 def test_evaluate_prints_the_table_and_writes_the_csv(scored, capsys):
     import pandas as pd
 
-    from sruq.evaluate import evaluate_folder
+    from sruq.evaluation.folders import evaluate_folder
 
     sr, hr = scored
     assert main(["evaluate", str(sr), str(hr), "--scale", "2"]) == 0
@@ -188,7 +188,7 @@ def test_evaluate_prints_the_table_and_writes_the_csv(scored, capsys):
 def test_evaluate_options_follow_the_protocol(scored, tmp_path, capsys):
     import pandas as pd
 
-    from sruq.evaluate import evaluate_folder
+    from sruq.evaluation.folders import evaluate_folder
 
     sr, hr = scored
     csv = tmp_path / "scores" / "theirs.csv"

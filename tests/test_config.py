@@ -7,11 +7,11 @@ import copy
 import pytest
 import yaml
 
-from sruq.config import check_bootstrap_reference, check_references
+from sruq.core.errors import ConfigError
+from sruq.core.schema import SCHEMA_PATH, validate
 from sruq.degrade import PRESETS
-from sruq.errors import ConfigError
 from sruq.models import MODELS
-from sruq.schema import SCHEMA_PATH, validate
+from sruq.pipeline.config import check_bootstrap_reference, check_references
 
 from conftest import REPO
 
@@ -210,7 +210,7 @@ def test_new_architectures_and_options_pass_the_config_check(config):
                                           ("patches", {"augmnt": True})])
 def test_python_callers_get_the_workflow_check(config, part, bad):
     """TrainConfig/PatchConfig.from_dict check with the schema's rules: the same message."""
-    from sruq.patches import PatchConfig
+    from sruq.data.patches import PatchConfig
     from sruq.train import TrainConfig
 
     whole = copy.deepcopy(config)
@@ -232,7 +232,7 @@ def test_bootstrap_reference_must_be_a_method_of_the_run():
 
 
 def test_budget_scales_step_counts_and_patches(config):
-    from sruq.config import scale_budget
+    from sruq.pipeline.config import scale_budget
 
     models = {
         "given": {"arch": "espcn", "patches": {"lr_size": 16, "per_image": 64},
@@ -271,7 +271,7 @@ def test_budget_is_in_the_schema(config):
 
 
 def test_prepare_config_drops_null_entries_and_applies_the_budget(config):
-    from sruq.config import prepare_config
+    from sruq.pipeline.config import prepare_config
 
     config["models"]["srresbnn"] = None  # what a later --configfile merged in
     config["variants"] = [v for v in config["variants"] if not v.startswith("srresbnn+")]
@@ -287,7 +287,7 @@ def test_prepare_config_drops_null_entries_and_applies_the_budget(config):
 
 
 def test_yaml_merge_keys_are_no_duplicates(tmp_path):
-    from sruq.config import check_duplicate_keys
+    from sruq.pipeline.config import check_duplicate_keys
 
     path = tmp_path / "anchors.yaml"
     path.write_text("base: &b {lr: 1, iterations: 2}\nother: {<<: *b, lr: 3}\n")
@@ -300,8 +300,8 @@ def test_yaml_merge_keys_are_no_duplicates(tmp_path):
 def test_perceptual_loss_plans_without_torchvision(config):
     """The config check (at parse time, dry runs too) checks the layer but not the import;
     check_extras (before the first job) checks the import and names the key."""
-    from sruq.config import check_extras
-    from sruq.losses import MissingExtraError
+    from sruq.core.errors import MissingExtraError
+    from sruq.pipeline.config import check_extras
 
     config["models"]["esrcnn"]["train"]["loss"] = {"mse": 1.0, "perceptual": 0.01}
     check_references(config, PRESETS, MODELS)
@@ -318,7 +318,7 @@ def test_perceptual_loss_plans_without_torchvision(config):
 
 
 def test_heatmap_keys_under_mc_still_work_with_one_deprecation_line(config, capsys):
-    from sruq.config import heatmap_settings, prepare_config
+    from sruq.pipeline.config import heatmap_settings, prepare_config
 
     old = copy.deepcopy(config)
     old["mc"] = {"samples": 4, "vmin": 0.0, "norm": "linear", "details": 2}
@@ -344,7 +344,7 @@ def test_heatmap_keys_under_mc_still_work_with_one_deprecation_line(config, caps
 def test_the_sampling_and_heatmap_sections_are_checked_once(config):
     """One minimum of mc.samples (2) in the schema and in MCSettings, one list of modes:
     the schema's enum is MODES, and the workflow refuses patch (a centre crop) with why."""
-    from sruq.config import heatmap_settings, mc_settings
+    from sruq.pipeline.config import heatmap_settings, mc_settings
     from sruq.uncertainty.settings import MIN_SAMPLES, MODES
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["mc"]["properties"]

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sruq.datasets import (
+from sruq.core.images import image_seed, modcrop
+from sruq.core.io import read_image
+from sruq.data.datasets import (
     BUILTIN,
     DatasetError,
     load_dataset,
@@ -16,8 +18,6 @@ from sruq.datasets import (
 )
 from sruq.degrade import PRESETS
 from sruq.degrade.resize import matlab_downscale_uint8
-from sruq.images import image_seed, modcrop
-from sruq.io import read_image
 from sruq.stages.data import degrade as make_lr_set
 
 

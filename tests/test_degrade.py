@@ -14,6 +14,7 @@ import torch
 import yaml
 from PIL import Image
 
+from sruq.core.schema import SCHEMA_PATH
 from sruq.degrade import (
     KERNEL_KINDS,
     PRESETS,
@@ -32,7 +33,6 @@ from sruq.degrade import (
     sinc_kernel,
     validate_preset,
 )
-from sruq.schema import SCHEMA_PATH
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = SCHEMA_PATH.parent / "degradation.schema.yaml"

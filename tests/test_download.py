@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sruq.archives import safe_extract
-from sruq.catalogue import CATALOGUE, FORMATS, ROLES, resolve_source
-from sruq.download import (
+from sruq.data.archives import safe_extract
+from sruq.data.catalogue import CATALOGUE, FORMATS, ROLES, resolve_source
+from sruq.data.download import (
     DownloadError,
     UnverifiedDownloadWarning,
     ensure_dataset,

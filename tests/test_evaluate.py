@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sruq.evaluate import evaluate_folder
-from sruq.images import FolderMismatch, sr_hr_files, sr_hr_pairs
-from sruq.io import write_image
+from sruq.core.images import FolderMismatch, sr_hr_files, sr_hr_pairs
+from sruq.core.io import write_image
+from sruq.evaluation.folders import evaluate_folder
 
 
 def _folders(tmp_path, sr_shift: int = 10):

@@ -15,8 +15,13 @@ from matplotlib.colors import LogNorm
 from PIL import Image
 from snakemake.iocontainers import Wildcards
 
+from sruq.core.images import modcrop
+from sruq.core.io import save_figure, write_image, write_npy
 from sruq.degrade.resize import matlab_downscale_uint8
-from sruq.figures import (
+from sruq.evaluation.metrics import psnr, ssim
+from sruq.models import build_model
+from sruq.models.predict import upscale_image
+from sruq.report.figures import (
     comparison_figure,
     comparison_grid,
     heatmap_figure,
@@ -26,11 +31,6 @@ from sruq.figures import (
     training_curves,
     training_figure,
 )
-from sruq.images import modcrop
-from sruq.io import save_figure, write_image, write_npy
-from sruq.metrics import psnr, ssim
-from sruq.models import build_model
-from sruq.predict import upscale_image
 from sruq.uncertainty.heatmaps import HeatmapScale
 
 REPO = Path(__file__).resolve().parents[1]
@@ -274,7 +274,7 @@ def test_training_curves_give_every_run_its_own_colour(tmp_path):
 def test_heatmap_titles_never_run_into_each_other(shape):
     """Each panel title (two lines; the verdict under the mean's) stays inside its own
     column and inside the figure, whatever the image's aspect ratio."""
-    from sruq.figures import heatmap_grid
+    from sruq.report.figures import heatmap_grid
 
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)

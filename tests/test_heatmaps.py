@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sruq.io import read_image
-from sruq.tensors import to_uint8
+from sruq.core.io import read_image
+from sruq.core.tensors import to_uint8
 from sruq.uncertainty.details import rank_patches, save_details
 from sruq.uncertainty.heatmaps import (
     DEFAULT_SCALE,

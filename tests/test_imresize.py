@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sruq.imresize import imresize, imresize_np, resize_matrix
+from sruq.core.imresize import imresize, imresize_np, resize_matrix
 
 
 @pytest.mark.parametrize("kernel", ["cubic", "linear", "box", "lanczos2", "lanczos3"])

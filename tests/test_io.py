@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sruq.io import (
+from sruq.core.io import (
     ImageReadError,
     atomic_dir,
     quantize,
@@ -14,7 +14,7 @@ from sruq.io import (
     write_image,
     write_json,
 )
-from sruq.tensors import to_tensor, to_uint8
+from sruq.core.tensors import to_tensor, to_uint8
 
 
 def test_rgb_round_trip(tmp_path):

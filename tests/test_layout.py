@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sruq import layout
+from sruq.core import layout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def test_rooted_glob_and_base_dir_serve_another_results_folder(tmp_path):
 
 
 def test_layout_imports_nothing_heavy():
-    code = ("import sys, sruq.layout; print(sorted({m.split('.')[0] for m in sys.modules} "
+    code = ("import sys, sruq.core.layout; print(sorted({m.split('.')[0] for m in sys.modules} "
             "& {'torch', 'numpy', 'pandas', 'PIL', 'snakemake'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
@@ -73,7 +73,7 @@ def test_layout_imports_nothing_heavy():
 
 
 def test_no_results_path_outside_the_layout_module():
-    """Rules, scripts and the package take every results path from sruq.layout."""
+    """Rules, scripts and the package take every results path from sruq.core.layout."""
     literal = re.compile(r"""["']results/""")
     sources = [*REPO.glob("src/sruq/**/*.py"), *REPO.glob("workflow/**/*.py"),
                *REPO.glob("workflow/**/*.smk"), REPO / "Snakefile"]

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sruq.losses import (
+from sruq.train.losses import (
     DISCRIMINATOR_LOSSES,
     LOSSES,
     CharbonnierLoss,

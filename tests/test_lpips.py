@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from sruq.losses import MissingExtraError
-from sruq.lpips_metric import LPIPSMetric, check_lpips, lpips_available
+from sruq.core.errors import MissingExtraError
+from sruq.evaluation.lpips_metric import LPIPSMetric, check_lpips, lpips_available
 
 AVAILABLE, REASON = lpips_available("alex")
 needs_lpips = pytest.mark.skipif(not AVAILABLE, reason=f"LPIPS unavailable: {REASON}")

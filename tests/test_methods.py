@@ -6,9 +6,9 @@ import pytest
 import yaml
 from workflow_runner import REPO
 
-from sruq.errors import ConfigError
-from sruq.methods import KINDS, UNCERTAIN_KINDS, method_kinds, methods_of_kind
+from sruq.core.errors import ConfigError
 from sruq.models import has_dropout
+from sruq.pipeline.methods import KINDS, UNCERTAIN_KINDS, method_kinds, methods_of_kind
 
 CONFIG = {
     "baselines": ["nearest", "bicubic"],

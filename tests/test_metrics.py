@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from sruq.color import rgb_to_y
+from sruq.core.color import rgb_to_y
+from sruq.core.images import modcrop
+from sruq.core.io import list_images, read_image
 from sruq.degrade.resize import matlab_downscale_uint8
-from sruq.images import modcrop
-from sruq.io import list_images, read_image
-from sruq.metrics import psnr, ssim
+from sruq.evaluation.metrics import psnr, ssim
 from sruq.models import build_model
-from sruq.predict import upscale_image
+from sruq.models.predict import upscale_image
 
 
 def test_y_matches_matlab_rgb2ycbcr_corners():

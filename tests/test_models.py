@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sruq.imresize import imresize
+from sruq.core.imresize import imresize
 from sruq.models import (
     ADVERSARIAL_MODELS,
     MODELS,

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 from workflow_runner import load_config, run_workflow
 
-from sruq.config import check_outside, outside_folder
-from sruq.errors import ConfigError
-from sruq.images import FolderMismatch
-from sruq.io import read_image, write_image
-from sruq.methods import method_kinds, methods_of_kind
+from sruq.core.errors import ConfigError
+from sruq.core.images import FolderMismatch
+from sruq.core.io import read_image, write_image
+from sruq.pipeline.config import check_outside, outside_folder
+from sruq.pipeline.methods import method_kinds, methods_of_kind
 from sruq.stages.infer import take_outside
 
 # --- the stage function -------------------------------------------------------------------

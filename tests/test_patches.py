@@ -1,4 +1,4 @@
-"""Tests of sruq.patches: aligned extraction, atomic patch sets, datasets."""
+"""Tests of sruq.data.patches: aligned extraction, atomic patch sets, datasets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from sruq.data.patches import OnTheFlyDataset, PatchDataset, extract_patch_pairs, write_patch_set
 from sruq.degrade import PRESETS, matlab_downscale_uint8
-from sruq.patches import OnTheFlyDataset, PatchDataset, extract_patch_pairs, write_patch_set
 
 
 def smooth_image(height: int, width: int, seed: int) -> np.ndarray:

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from workflow_runner import REPO, planned_outputs, run_workflow
 
-from sruq.config import check_duplicate_keys, prepare_config
-from sruq.layout import TABLES, TRAINING_CURVES, WEIGHTS, fill
-from sruq.methods import method_kinds
+from sruq.core.layout import TABLES, TRAINING_CURVES, WEIGHTS, fill
 from sruq.models import has_dropout
+from sruq.pipeline.config import check_duplicate_keys, prepare_config
+from sruq.pipeline.methods import method_kinds
 
 from conftest import find_mirror
 

@@ -7,13 +7,13 @@ import math
 import pandas as pd
 import pytest
 
-from sruq.config import check_references, datasets_with_role, role_notes
+from sruq.core.errors import ConfigError
+from sruq.core.layout import result_label, result_name, split_result
 from sruq.degrade import PRESETS
-from sruq.errors import ConfigError
-from sruq.layout import result_label, result_name, split_result
 from sruq.models import MODELS
+from sruq.pipeline.config import check_references, datasets_with_role, role_notes
+from sruq.report.tables import comparison_block, comparison_markdown, summarise
 from sruq.shift.table import shift_markdown, shift_table
-from sruq.tables import comparison_block, comparison_markdown, summarise
 from sruq.uncertainty.quality import auroc
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sruq.datasets import BUILTIN
+from sruq.core.images import image_seed, modcrop
+from sruq.core.io import write_image
+from sruq.data.datasets import BUILTIN
 from sruq.degrade import PRESETS
 from sruq.degrade.presets import degrade_uint8
-from sruq.images import image_seed, modcrop
-from sruq.io import write_image
 from sruq.shift.calibration import (
     ALL,
     PROFILE_COLUMNS,
@@ -228,8 +228,8 @@ def test_the_shift_table_gives_every_score_its_auroc_and_false_alarms():
 
 def test_the_stage_fits_on_training_and_validation_folders_and_ignores_test_images(tmp_path):
     torch = pytest.importorskip("torch")
-    from sruq.checkpoint import save_weights
     from sruq.models import build_model
+    from sruq.models.checkpoint import save_weights
     from sruq.stages.infer import shift_score
 
     torch.manual_seed(0)

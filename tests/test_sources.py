@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from sruq.methods import KINDS, SPREAD_VARIANTS, UNCERTAIN_KINDS
 from sruq.models import MODELS, build_model, has_batch_norm
+from sruq.pipeline.methods import KINDS, SPREAD_VARIANTS, UNCERTAIN_KINDS
 from sruq.uncertainty.settings import MCSettings
 from sruq.uncertainty.sources import (
     SOURCES,
@@ -154,9 +154,9 @@ def test_settings_check_the_sampling_options() -> None:
 def test_the_infer_stage_runs_mcbn_and_tta_variants_on_a_folder(tmp_path) -> None:
     """``spread_method`` with a +mcbn variant reads the model's patch set (batch: the
     model's train.batch_size unless mc.mcbn_batch) and writes both folders; +tta too."""
-    from sruq.checkpoint import save_weights
-    from sruq.io import write_image
-    from sruq.patchset import write_patch_set
+    from sruq.core.io import write_image
+    from sruq.data.patchset import write_patch_set
+    from sruq.models.checkpoint import save_weights
     from sruq.stages.infer import Method, spread_method
 
     weights = tmp_path / "weights.pt"
@@ -190,7 +190,7 @@ def test_the_infer_stage_runs_mcbn_and_tta_variants_on_a_folder(tmp_path) -> Non
 def test_one_name_per_source_across_the_registry_the_kinds_and_the_cli() -> None:
     """Each source's registry key is its class's name, its methods' kind and its
     ``--source``; a +variant with a spread is named as its source."""
-    from sruq.cli_source import SOURCE_HELP
+    from sruq.cli.source import SOURCE_HELP
 
     assert all(cls.name == name for name, cls in SOURCES.items())
     assert set(SOURCES) == set(UNCERTAIN_KINDS) == set(SOURCE_HELP)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sruq.tables import (
+from sruq.report.tables import (
     METRICS,
     collect,
     comparison_block,
@@ -261,5 +261,5 @@ def test_psnr_difference_column_with_bootstrap_interval(tmp_path):
 
 
 def test_tables_module_does_not_import_torch():
-    code = "import sys, sruq.tables; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, sruq.report.tables; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

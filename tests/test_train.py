@@ -13,10 +13,9 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from sruq.checkpoint import load_trained, read_weights
-from sruq.errors import ConfigError
-from sruq.losses import MissingExtraError
-from sruq.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
+from sruq.core.errors import ConfigError, MissingExtraError
+from sruq.data.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
+from sruq.models.checkpoint import load_trained, read_weights
 from sruq.train import TrainConfig, TrainingDiverged, check_requirements, lr_factor, train_model
 
 BICUBIC = {"steps": [{"op": "downscale", "mode": "matlab_bicubic"}]}
@@ -340,7 +339,7 @@ TINY_RRDB = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
 
 
 def test_relativistic_gan_step_updates_both_networks() -> None:
-    from sruq.losses import relativistic_generator_loss
+    from sruq.train.losses import relativistic_generator_loss
     from sruq.train.state import new_run
     from sruq.train.step import make_step
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from sruq.io import write_npy
+from sruq.core.io import write_npy
+from sruq.report.tables import summarise
 from sruq.stages.evaluate import calibrate, uncertainty_table
 from sruq.stages.report import quality_curves
-from sruq.tables import summarise
 from sruq.uncertainty.plots import (
     plot_reliability,
     plot_sparsification,
@@ -243,10 +243,10 @@ def test_figure_legends_show_the_tables_ause_and_uce(tmp_path: Path) -> None:
 def test_calibration_file_holds_sigma_scale_and_conformal_q(tmp_path: Path) -> None:
     folder = _uncertainty_folder(tmp_path / "valid")
     out = tmp_path / "calibration.json"
-    calibrate([folder], 2, out, coverage=0.8)
+    calibrate({"bicubic": [folder]}, "bicubic", 2, out, coverage=0.8)
     fitted = json.loads(out.read_text())
     assert fitted["sigma_scale"] == pytest.approx(1.5, rel=0.1)
     assert fitted["conformal_q"] == pytest.approx(1.5 * 1.2816, rel=0.1)
     assert fitted["coverage"] == 0.8
-    calibrate([], 2, out)
+    calibrate({}, "bicubic", 2, out)
     assert json.loads(out.read_text())["conformal_q"] is None

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sruq import cli
-from sruq.checkpoint import save_weights
+from sruq.cli.main import main
+from sruq.data.patchset import write_patch_set
 from sruq.models import build_model
-from sruq.patchset import write_patch_set
+from sruq.models.checkpoint import save_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -63,7 +63,7 @@ def test_a_folder_of_mixed_images_in_one_call(weights, photos, tmp_path, capsys)
     out = tmp_path / "out"
     args = ["upscale", str(photos), "--weights", str(weights), "--samples", "2",
             "--out", str(out), "--quiet"]
-    assert cli.main(args) == 1
+    assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     failed = [line for line in err if line.startswith("sruq: failed:")]
     assert len(failed) == 2
@@ -84,15 +84,15 @@ def test_a_folder_of_mixed_images_in_one_call(weights, photos, tmp_path, capsys)
     assert "truncated" in rows["broken"]["reason"]
     before = _stamps(out / "beach")
 
-    assert cli.main(args) == 1  # the rerun: done images skipped, bad ones listed again
+    assert main(args) == 1  # the rerun: done images skipped, bad ones listed again
     rows = _summary(out)
     assert [rows[s]["status"] for s in ("beach", "grey", "rgba")] == ["skipped"] * 3
     assert rows["beach"]["mean_std"] and rows["beach"]["size"] == "34x30"
     assert _stamps(out / "beach") == before
-    assert cli.main([*args, "--overwrite"]) == 1
+    assert main([*args, "--overwrite"]) == 1
     assert _summary(out)["beach"]["status"] == "done"
     assert _stamps(out / "beach") != before
-    assert cli.main([*args[:-3], "--samples", "3", "--out", str(out), "--quiet"]) == 1
+    assert main([*args[:-3], "--samples", "3", "--out", str(out), "--quiet"]) == 1
     assert _summary(out)["grey"]["status"] == "done"  # other options: redone, not skipped
 
 
@@ -102,7 +102,7 @@ def test_a_good_folder_exits_0_and_prints_out(weights, tmp_path, capsys):
     for i in range(3):
         _image(folder / f"p{i}.png", (20, 24, 3), i)
     out = tmp_path / "out"
-    assert cli.main(["upscale", str(folder), "--weights", str(weights), "--samples", "2",
+    assert main(["upscale", str(folder), "--weights", str(weights), "--samples", "2",
                      "--out", str(out), "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert sorted(p.name for p in out.iterdir()) == [".sruq-manifest.json", "p0", "p1", "p2",
@@ -117,19 +117,19 @@ def test_several_files_and_colliding_stems(weights, tmp_path, capsys):
     Image.open(a_png).save(a_jpg)
     out = tmp_path / "out"
     common = ["--weights", str(weights), "--samples", "2", "--out", str(out), "--quiet"]
-    assert cli.main(["upscale", str(a_png), str(a_jpg), *common]) == 2
+    assert main(["upscale", str(a_png), str(a_jpg), *common]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(a_png) in err and str(a_jpg) in err and "a/" in err
     assert not out.exists()
-    assert cli.main(["upscale", str(a_png), str(tmp_path / "nope.png"), *common]) == 2
+    assert main(["upscale", str(a_png), str(tmp_path / "nope.png"), *common]) == 2
     assert "nope.png: no such image file or folder" in capsys.readouterr().err
     assert not out.exists()
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert cli.main(["upscale", str(empty), *common]) == 2
+    assert main(["upscale", str(empty), *common]) == 2
     assert "no image files in the folder" in capsys.readouterr().err
     b = _image(tmp_path / "b.png", (20, 20, 3), 5)
-    assert cli.main(["upscale", str(a_png), str(b), *common]) == 0
+    assert main(["upscale", str(a_png), str(b), *common]) == 0
     assert (out / "a" / "std.npy").is_file() and (out / "b" / "std.npy").is_file()
 
 
@@ -137,7 +137,7 @@ def test_a_batch_never_writes_into_a_folder_of_the_users(weights, photos, tmp_pa
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "summary.csv").write_text("my own table")
-    assert cli.main(["upscale", str(photos), "--weights", str(weights), "--out", str(mine),
+    assert main(["upscale", str(photos), "--weights", str(weights), "--out", str(mine),
                      "--quiet"]) == 2
     assert "a non-empty folder sruq did not write" in capsys.readouterr().err
     assert (mine / "summary.csv").read_text() == "my own table"
@@ -208,7 +208,7 @@ def test_each_source_gives_what_the_workflow_writes(tmp_path, source):
                             patches=results / "patches" / "train-set" / "bicubic" / "x2" / base)
     out = tmp_path / "out"
     samples = ["--samples", "3"] if source in ("mc", "tta", "mcbn") else []
-    assert cli.main(["upscale", str(lr), *options, *samples, "--results", str(results),
+    assert main(["upscale", str(lr), *options, *samples, "--results", str(results),
                      "--seed", "5", "--tile", "16", "--overlap", "4", "--details", "1",
                      "--device", "cpu", "--out", str(out), "--quiet"]) == 0
     for image in ("chelsea", "camera"):
@@ -234,7 +234,7 @@ def test_each_source_gives_what_the_workflow_writes(tmp_path, source):
 def test_a_source_the_model_cannot_run_is_one_line(tmp_path, options, message, capsys):
     results, lr = _results_tree(tmp_path)
     out = tmp_path / "out"
-    assert cli.main(["upscale", str(lr / "chelsea.png"), *options, "--results", str(results),
+    assert main(["upscale", str(lr / "chelsea.png"), *options, "--results", str(results),
                      "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sruq: error:") and "\n" not in err and message in err, err
@@ -243,7 +243,7 @@ def test_a_source_the_model_cannot_run_is_one_line(tmp_path, options, message, c
 
 def test_help_lists_what_each_source_needs(capsys):
     with pytest.raises(SystemExit):
-        cli.main(["upscale", "--help"])
+        main(["upscale", "--help"])
     text = capsys.readouterr().out
     for needed in ("--source", "mc ", "x8 ", "tta ", "mcbn ", "ensemble ", "dropout",
                    "BatchNorm", "two or more members", "summary.csv", ".sruq-manifest.json"):
@@ -262,7 +262,7 @@ def test_upscale_gives_the_shift_verdict_both_ways_and_says_when_there_is_none(
     noisy = tmp_path / "noisy.png"
     Image.fromarray(np.clip(lr + rng.normal(0, 20, lr.shape), 0, 255).astype(np.uint8)).save(noisy)
     for image, out, expected in ((clean, "clean", False), (noisy, "noisy", True)):
-        code = cli.main(["upscale", str(image), "--model", "esrcnn", "--results", str(results),
+        code = main(["upscale", str(image), "--model", "esrcnn", "--results", str(results),
                          "--samples", "2", "--out", str(tmp_path / out)])
         printed = capsys.readouterr().err
         verdict = json.loads((tmp_path / out / "shift.json").read_text())
@@ -274,7 +274,7 @@ def test_upscale_gives_the_shift_verdict_both_ways_and_says_when_there_is_none(
     old.parent.mkdir()
     old.write_bytes((results / "models" / "tiny-train" / "bicubic" / "x2" / "esrcnn"
                      / "weights.pt").read_bytes())
-    assert cli.main(["upscale", str(clean), "--weights", str(old), "--samples", "2",
+    assert main(["upscale", str(clean), "--weights", str(old), "--samples", "2",
                      "--out", str(tmp_path / "old-out")]) == 0
     assert "no shift score available" in capsys.readouterr().err
     assert not (tmp_path / "old-out" / "shift.json").exists()

@@ -22,11 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sruq import layout
-from sruq.stages.report import results_viewer
-from sruq.uncertainty.heatmaps import DEFAULT_SCALE, RECIPE_SCALE, HeatmapScale
-from sruq.uncertainty.settings import HeatmapSettings
-from sruq.viewer import (
+from sruq.core import layout
+from sruq.report.viewer import (
     LEVELS,
     Block,
     code_values,
@@ -39,6 +36,9 @@ from sruq.viewer import (
     site_size,
     unpack,
 )
+from sruq.stages.report import results_viewer
+from sruq.uncertainty.heatmaps import DEFAULT_SCALE, RECIPE_SCALE, HeatmapScale
+from sruq.uncertainty.settings import HeatmapSettings
 
 BUDGET = 30_000_000
 """Bytes the default run's viewer may take (the tiny run's must fit too)."""
@@ -87,8 +87,8 @@ def test_panel_gives_the_metric_channel_error_and_the_scaled_std(tmp_path):
     """|error| on the Y channel of an SR image file and, for an uncertainty source, of its
     float error, with its std times the sigma-scaling factor; a missing SR image is a
     one-line error naming it."""
-    from sruq.io import write_image, write_npy
-    from sruq.metrics import LUMA_WEIGHTS
+    from sruq.core.io import write_image, write_npy
+    from sruq.evaluation.metrics import LUMA_WEIGHTS
 
     rng = np.random.default_rng(1)
     hr = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)

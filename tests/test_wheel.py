@@ -53,8 +53,8 @@ CHECK = """
 import json, sys
 import yaml
 import sruq
-from sruq.errors import ConfigError
-from sruq.schema import SCHEMA_PATH, validate
+from sruq.core.errors import ConfigError
+from sruq.core.schema import SCHEMA_PATH, validate
 config = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
 validate(config)
 config["presets"] = {"mine": {"steps": [{"op": "downscale", "mode": "cubic-typo"}]}}

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 from workflow_runner import REPO, load_config, planned_outputs, run_workflow
 
-from sruq import layout
-from sruq.lpips_metric import lpips_available
+from sruq.core import layout
+from sruq.evaluation.lpips_metric import lpips_available
 from sruq.uncertainty.heatmaps import heatmap_rgb
 from sruq.uncertainty.settings import HeatmapSettings
 

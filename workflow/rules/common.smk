@@ -6,8 +6,8 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from sruq import layout
-from sruq.config import (
+from sruq.core import layout
+from sruq.pipeline.config import (
     check_bootstrap_reference,
     check_device,
     check_duplicate_keys,
@@ -21,11 +21,11 @@ from sruq.config import (
     prepare_config,
     role_notes,
 )
-from sruq.schema import SCHEMA_PATH, validate as validate_config
+from sruq.core.schema import SCHEMA_PATH, validate as validate_config
 from sruq.degrade import PRESETS
-from sruq.images import folder_entries
-from sruq.layout import UNTRAINED, fill, result_name, split_result
-from sruq.methods import (
+from sruq.core.images import folder_entries
+from sruq.core.layout import UNTRAINED, fill, result_name, split_result
+from sruq.pipeline.methods import (
     SPREAD_VARIANTS,
     UNCERTAIN_KINDS,
     method_kinds,
@@ -34,7 +34,7 @@ from sruq.methods import (
 )
 from sruq.models import MODELS, has_dropout
 from sruq.stages.train import input_channels
-from sruq.tables import PER_IMAGE, table_files
+from sruq.report.tables import PER_IMAGE, table_files
 from sruq.train import TrainConfig
 
 min_version("8.0")
@@ -72,7 +72,7 @@ METRICS_CFG = config["metrics"]
 # methods run elsewhere: a folder of SR images per test set, scale and degradation
 OUTSIDE = config["outside"]
 check_outside(OUTSIDE, TEST_SETS, config["scales"], config["degradations"])
-# every method of the config by its kind (sruq.methods.KINDS), in table order; each of
+# every method of the config by its kind (sruq.pipeline.methods.KINDS), in table order; each of
 # the rules upscale, infer_model, self_ensemble, test_time_sampling, deep_ensemble and
 # outside run their kinds
 KIND_OF = method_kinds(config, has_dropout)

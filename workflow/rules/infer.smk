@@ -1,5 +1,5 @@
 # Five rules write the SR folder of a method, each for its kinds of methods
-# (sruq.methods.KINDS): which rule runs a method follows from its kind alone.  The four
+# (sruq.pipeline.methods.KINDS): which rule runs a method follows from its kind alone.  The four
 # with uncertainty run the source of that name (sruq.uncertainty.sources.SOURCES: mc, x8,
 # tta, mcbn, ensemble) through one door, sruq.stages.infer.run_source.
 

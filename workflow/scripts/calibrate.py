@@ -4,8 +4,8 @@ the validation images at the other degradations of the run (leaving each out onc
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.evaluate import calibrate
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     p, w = snakemake.params, snakemake.wildcards

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.evaluate import metrics
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     w = snakemake.wildcards

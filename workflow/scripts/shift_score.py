@@ -3,8 +3,8 @@ the validation and test images of every degradation (their profiles)."""
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.infer import shift_score
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     p, w = snakemake.params, snakemake.wildcards

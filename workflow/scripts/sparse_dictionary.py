@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.train import learn_dictionary
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     learn_dictionary(

@@ -3,8 +3,8 @@ paired-bootstrap PSNR differences to the reference method)."""
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.evaluate import tables
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     p = snakemake.params

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.report import training_curves_figure
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     training_curves_figure([Path(p) for p in snakemake.input],

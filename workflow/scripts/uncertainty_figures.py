@@ -3,8 +3,8 @@ curves, reliability diagram (the heatmaps' titles carry each source's shift verd
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.report import uncertainty_figures
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     w = snakemake.wildcards

@@ -4,8 +4,8 @@ widened on the images the shift score flags)."""
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.evaluate import uncertainty
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     w = snakemake.wildcards

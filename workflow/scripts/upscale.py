@@ -3,8 +3,8 @@ classical method or an +edge variant."""
 
 from pathlib import Path
 
+from sruq.pipeline.log import log_to
 from sruq.stages.infer import Method, upscale_method
-from sruq.workflow import log_to
 
 with log_to(snakemake.log[0]):
     inputs = snakemake.input

@@ -12,7 +12,7 @@ HR pixels (default ``scale``, one LR pixel, so neighbours overlap by
 
 Training (:meth:`SparseCodingSR.fit`, as Yang's ``sample_patches`` /
 ``train_coupled_dict``): each HR image is cropped to a multiple of the scale,
-downscaled with MATLAB bicubic (:mod:`sruq.imresize`) and upscaled back (the
+downscaled with MATLAB bicubic (:mod:`sruq.core.imresize`) and upscaled back (the
 "mid-resolution" image M).  LR features are the first and second derivatives of
 M (MATLAB ``conv2`` with ``[-1,0,1]``, ``[1,0,-2,0,1]`` and their transposes;
 borders replicated); HR targets are HR patches minus their mean.  Smooth patches
@@ -42,11 +42,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import convolve1d
 
 from sruq.classical.filters import filter2d, gaussian_kernel
-from sruq.imresize import imresize
-from sruq.io import atomic_path
+from sruq.core.imresize import imresize
+from sruq.core.io import atomic_path
+from sruq.core.tensors import rgb_to_ycbcr, ycbcr_to_rgb
 from sruq.models.base import SRModel
 from sruq.models.registry import register
-from sruq.tensors import rgb_to_ycbcr, ycbcr_to_rgb
 
 FEATURE_FILTERS = ((-1.0, 0.0, 1.0), (1.0, 0.0, -2.0, 0.0, 1.0))
 """1-D derivative filters, each applied along x and along y (4 feature maps)."""

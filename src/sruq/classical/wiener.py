@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sruq.classical.filters import gaussian_kernel
-from sruq.imresize import imresize
+from sruq.core.imresize import imresize
 from sruq.models.base import SRModel
 from sruq.models.registry import register
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sruq.errors import check_count
+from sruq.core.errors import check_count
 
 KERNEL_SIZE_MIN = 7
 KERNEL_SIZE_MAX = 21

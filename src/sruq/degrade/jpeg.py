@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sruq.core.imresize import round_half_up
 from sruq.degrade._common import as_batch, check_quality, unbatch
-from sruq.imresize import round_half_up
 
 
 def to_uint8_hwc(img: torch.Tensor) -> np.ndarray:

@@ -11,13 +11,13 @@ import math
 import numpy as np
 import torch
 
+from sruq.core.imresize import round_half_up
 from sruq.degrade._common import (
     as_batch,
     check_bool,
     check_nonnegative,
     unbatch,
 )
-from sruq.imresize import round_half_up
 
 _GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as torchvision's rgb_to_grayscale
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sruq.core.imresize import round_half_up
 from sruq.degrade._common import (
     KERNEL_SIZE_MAX,
     KERNEL_SIZE_MIN,
@@ -42,7 +43,6 @@ from sruq.degrade.jpeg import jpeg
 from sruq.degrade.kernels import blur, blur_kernel, sinc_kernel
 from sruq.degrade.noise import gaussian_noise, poisson_noise
 from sruq.degrade.resize import RESIZE_MODES, resize
-from sruq.imresize import round_half_up
 
 KERNEL_LIST = (
     "iso",

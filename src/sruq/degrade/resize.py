@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from sruq.core.imresize import imresize, round_half_up
 from sruq.degrade._common import as_batch, check_choice, check_scale, unbatch
-from sruq.imresize import imresize, round_half_up
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 """``torch.nn.functional.interpolate`` modes used for Real-ESRGAN's random resizes."""

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from sruq.errors import check_count
-from sruq.imresize import imresize
+from sruq.core.errors import check_count
+from sruq.core.imresize import imresize
 from sruq.models.base import MCState, SRModel
 
 InitT = TypeVar("InitT", bound=Callable[..., None])

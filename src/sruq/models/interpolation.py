@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sruq.imresize import imresize
+from sruq.core.imresize import imresize
 from sruq.models.base import SRModel
 from sruq.models.registry import register
 

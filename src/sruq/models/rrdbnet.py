@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sruq.errors import check_count
+from sruq.core.errors import check_count
 from sruq.models.common import (
     ResidualTrunkSR,
     check_dropout,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from sruq.errors import check_count
+from sruq.core.errors import check_count
 from sruq.models.common import (
     HeadBodySR,
     check_dropout,

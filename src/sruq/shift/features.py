@@ -4,7 +4,7 @@ The features are the input of the network's last convolution -- what its reconst
 reads -- pooled over the image: the per-channel mean and standard deviation (``2 C``
 numbers), the way Lee et al. (2018) and the deterministic-uncertainty methods summarise a
 network's view of an input.  The model sees the image through the one channel policy
-(:class:`sruq.channels.ChannelAdapter`), in eval mode (dropout off).
+(:class:`sruq.core.channels.ChannelAdapter`), in eval mode (dropout off).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sruq.channels import ChannelAdapter
+from sruq.core.channels import ChannelAdapter
+from sruq.core.tensors import to_tensor
 from sruq.models.base import SRModel
 from sruq.shift.scores import Vectoriser
-from sruq.tensors import to_tensor
 
 
 def last_convolution(model: SRModel) -> torch.nn.Conv2d:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from sruq.io import write_json
+from sruq.core.io import write_json
 from sruq.shift.statistics import laplacian_variance, lr_statistics, tiles
 
 Vectoriser = Callable[[np.ndarray], np.ndarray]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sruq import layout
+from sruq.core import layout
 from sruq.models.base import SRModel
 from sruq.shift.calibration import PROFILE_SCORE, profile
 from sruq.shift.features import feature_vectoriser

@@ -1,7 +1,7 @@
 """Simple statistics of a low-resolution image that move when it was degraded otherwise
 than the training data (numpy and scipy only).
 
-Each statistic is computed on the luma (BT.601 Y, :func:`sruq.color.rgb_to_y`; a
+Each statistic is computed on the luma (BT.601 Y, :func:`sruq.core.color.rgb_to_y`; a
 greyscale image on its channel) scaled to [0, 1]:
 
 * ``band_ratios``: the log ratio of the mean spectral power in the bands 0.5-0.75 and
@@ -28,7 +28,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from sruq.color import rgb_to_y
+from sruq.core.color import rgb_to_y
 
 WINDOW = 32
 """Side of the Welch windows of :func:`band_ratios` (pixels)."""

@@ -2,7 +2,7 @@
 degradations it was not trained on, how well each image-level score tells the shifted test
 images from the in-distribution ones, and whether its intervals still cover.
 
-Rows come from the tidy per-image table (:func:`sruq.tables.collect`): a trained result
+Rows come from the tidy per-image table (:func:`sruq.report.tables.collect`): a trained result
 has a ``trained_on`` key; it is *shifted* on a test degradation other than that.  Every
 (dataset, scale, method, trained on) with a shifted row gets one row per test degradation:
 the mean over its images of every metric of :data:`SHIFT_METRICS`; for a shifted row the
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sruq.io import write_csv, write_text
-from sruq.layout import UNTRAINED
+from sruq.core.io import write_csv, write_text
+from sruq.core.layout import UNTRAINED
 from sruq.shift.calibration import PROFILE_COLUMNS
 from sruq.shift.scores import FLAG_COLUMN, SCORES, score_column
 from sruq.uncertainty.quality import auroc

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from sruq.datasets import data_mirror, locate_source, prepare_hr
+from sruq.core.images import image_seed, modcrop
+from sruq.core.io import atomic_dir, list_images, read_image, write_image, write_json
+from sruq.data.datasets import data_mirror, locate_source, prepare_hr
 from sruq.degrade import degrade_uint8
-from sruq.images import image_seed, modcrop
-from sruq.io import atomic_dir, list_images, read_image, write_image, write_json
 
 
 def locate(dataset: str, spec: Mapping[str, Any], out: Path, *, mirror: str | None,

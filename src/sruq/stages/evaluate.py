@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sruq import layout
-from sruq.bootstrap import DEFAULT_SAMPLES
-from sruq.evaluate import evaluate_folder
-from sruq.io import write_csv, write_json
-from sruq.layout import UNTRAINED
-from sruq.metrics import border
+from sruq.core import layout
+from sruq.core.io import write_csv, write_json
+from sruq.core.layout import UNTRAINED
+from sruq.evaluation.bootstrap import DEFAULT_SAMPLES
+from sruq.evaluation.folders import evaluate_folder
+from sruq.evaluation.metrics import border
+from sruq.report.tables import write_tables
 from sruq.shift.calibration import (
     ALL,
     ValidationImage,
@@ -29,7 +30,6 @@ from sruq.shift.calibration import (
     read_widenings,
 )
 from sruq.shift.table import read_profiles
-from sruq.tables import write_tables
 from sruq.uncertainty.files import (
     read_conformal_q,
     read_sigma_scale,

@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from sruq.checkpoint import load_trained
-from sruq.images import modcrop, sr_hr_pairs
-from sruq.io import atomic_dir, list_images, read_image, write_csv, write_image
-from sruq.methods import SPREAD_VARIANTS, build_method, split_method
+from sruq.core.images import modcrop, sr_hr_pairs
+from sruq.core.io import atomic_dir, list_images, read_image, write_csv, write_image
+from sruq.core.progress import progress_bar
+from sruq.core.tensors import to_uint8
 from sruq.models.base import SRModel
-from sruq.predict import pick_device, upscale_folder
-from sruq.progress import progress_bar
+from sruq.models.checkpoint import load_trained
+from sruq.models.predict import pick_device, upscale_folder
+from sruq.pipeline.methods import SPREAD_VARIANTS, build_method, split_method
 from sruq.shift.calibration import PROFILE_COLUMNS
 from sruq.shift.scores import FLAG_COLUMN, above_column, score_column
 from sruq.shift.scoring import fit_model_scores, score_image, vectorisers
-from sruq.tensors import to_uint8
 from sruq.uncertainty.files import read_sigma_scale
 from sruq.uncertainty.outputs import write_image_outputs
 from sruq.uncertainty.settings import HeatmapSettings, MCSettings
@@ -97,9 +97,9 @@ def deep_ensemble(
 
 @dataclass(frozen=True)
 class Method:
-    """A method of the config and what builds its model (:func:`sruq.methods.build_method`):
-    its name, the scale, the degradation preset, the ``classical:`` settings and its
-    trained weights or learned dictionary."""
+    """A method of the config and what builds its model
+    (:func:`sruq.pipeline.methods.build_method`): its name, the scale, the degradation
+    preset, the ``classical:`` settings and its trained weights or learned dictionary."""
 
     name: str
     scale: int
@@ -145,9 +145,9 @@ def spread_method(
 def take_outside(folder: Path, hr_dir: Path, scale: int, sr_dir: Path) -> None:
     """Take in the SR images an outside method made elsewhere: ``sr_dir/<image>.png`` for
     every HR image of ``hr_dir``, from its image of the same stem in ``folder`` (any format
-    :func:`sruq.io.read_image` reads).
+    :func:`sruq.core.io.read_image` reads).
 
-    The folders are checked as the metrics check them (:func:`sruq.images.sr_hr_pairs`): a
+    The folders are checked as the metrics check them (:func:`sruq.core.images.sr_hr_pairs`): a
     missing or extra image, an entry that is not an image, or an image whose size is not
     the HR mod-crop (``scale`` x the LR size) stops with one line naming the file, and
     ``sr_dir`` is left as it was (written atomically)."""

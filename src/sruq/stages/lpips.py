@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sruq.images import sr_hr_pairs
-from sruq.io import write_text
-from sruq.layout import UNTRAINED
-from sruq.lpips_metric import LPIPSMetric
+from sruq.core.images import sr_hr_pairs
+from sruq.core.io import write_text
+from sruq.core.layout import UNTRAINED
+from sruq.evaluation.lpips_metric import LPIPSMetric
 
 COLUMNS = ("dataset", "degradation", "scale", "method", "trained_on", "image", "lpips")
 
@@ -17,7 +17,7 @@ def lpips_table(sr_dir: Path, hr_dir: Path, scale: int, out: Path, *, net: str,
                 dataset: str, degradation: str, method: str, trained_on: str = UNTRAINED,
                 device: str = "cpu") -> None:
     """LPIPS (backbone ``net``) of every SR image against its mod-cropped HR image, as CSV
-    (floats as :func:`sruq.io.write_csv` writes them)."""
+    (floats as :func:`sruq.core.io.write_csv` writes them)."""
     metric = LPIPSMetric(net, device)
     lines = [",".join(COLUMNS)]
     for name, sr, hr in sr_hr_pairs(sr_dir, hr_dir, scale):

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sruq import layout
-from sruq.bootstrap import DEFAULT_REFERENCE
-from sruq.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
-from sruq.io import list_images, save_figure
-from sruq.layout import split_result
-from sruq.metrics import border
+from sruq.core import layout
+from sruq.core.io import list_images, save_figure
+from sruq.core.layout import split_result
+from sruq.evaluation.bootstrap import DEFAULT_REFERENCE
+from sruq.evaluation.metrics import border
+from sruq.report.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
+from sruq.report.viewer import Block, site_size, write_site
 from sruq.shift.scores import short_verdict
 from sruq.shift.table import result_scores
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
@@ -31,7 +32,6 @@ from sruq.uncertainty.quality import (
     uce,
 )
 from sruq.uncertainty.settings import HeatmapSettings
-from sruq.viewer import Block, site_size, write_site
 
 
 def _figure_image(hr_dir: Path, dataset: str, image: str | None) -> Path:
@@ -156,7 +156,7 @@ def results_viewer(
     blocks: Sequence[Mapping[str, Any]], per_image_csv: Path, tables_dir: Path, out_dir: Path,
     *, heatmap: Mapping[str, Any], channel: str = "y", reference: str | None = None,
 ) -> Path:
-    """The results viewer of a run (:mod:`sruq.viewer`) in ``out_dir``; returns its
+    """The results viewer of a run (:mod:`sruq.report.viewer`) in ``out_dir``; returns its
     ``index.html``.
 
     ``blocks``: one mapping per dataset x scale x degradation with ``dataset``, ``scale``,

@@ -3,7 +3,7 @@
 :func:`train_model` writes into its output folder:
 
 * ``weights.pt`` -- the best weights by validation PSNR (the latest when there is no
-  validation set), in the format of :mod:`sruq.checkpoint`;
+  validation set), in the format of :mod:`sruq.models.checkpoint`;
 * ``last.pt`` -- everything needed to continue exactly where the run stopped (model,
   optimiser, EMA, discriminator and its optimiser, RNG states, sampler position, elapsed
   time, log; the learning-rate schedule is a function of iteration and time);
@@ -16,7 +16,7 @@ settings or other data (see :func:`run_settings`) is not resumed: the run starts
 
 Each model entry of the workflow config has a ``train:`` mapping read by
 :meth:`TrainConfig.from_dict` (and a ``patches:`` mapping read by
-:meth:`sruq.patches.PatchConfig.from_dict`).
+:meth:`sruq.data.patches.PatchConfig.from_dict`).
 
 The modules: :mod:`~sruq.train.config` (the settings and loss checks),
 :mod:`~sruq.train.sampling` (the order of the training items), :mod:`~sruq.train.state`

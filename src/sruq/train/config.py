@@ -1,7 +1,7 @@
 """The training settings of one model (``train:``) and the checks of its loss.
 
 The types and ranges of the keys are the ``#/$defs/train`` rules of the workflow's
-config schema, checked with :func:`sruq.config.validate_part`; what a schema cannot
+config schema, checked with :func:`sruq.pipeline.config.validate_part`; what a schema cannot
 say (a budget must be set, a loss spec must build, what a model's loss may hold) is
 checked here.  The defaults are those of :class:`TrainConfig`.
 """
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sruq.losses import build_loss, check_perceptual
+from sruq.core.schema import key_error, validate_part
 from sruq.models import ADVERSARIAL_MODELS
-from sruq.schema import key_error, validate_part
+from sruq.train.losses import build_loss, check_perceptual
 
 _FLOAT_KEYS = ("minutes", "lr", "gamma", "ema", "grad_clip", "d_lr", "adversarial_weight")
 """Number keys stored as ``float`` (a config may write ``lr: 1`` or ``minutes: 30``)."""
@@ -29,7 +29,7 @@ class TrainConfig:
     or ``fp16`` with loss scaling); ``bf16`` also applies on the CPU (worth it where the
     CPU has native bf16, e.g. AVX512-BF16: about 2x faster there, slower elsewhere).
     ``channels_last`` applies on CUDA and CPU (not MPS).  ``loss`` is a
-    :func:`sruq.losses.build_loss` spec (default ``{"l1": 1.0}``, and
+    :func:`sruq.train.losses.build_loss` spec (default ``{"l1": 1.0}``, and
     ``{"gaussian_nll": 1.0}`` for heteroscedastic models).  The ``d_lr``,
     ``adversarial_weight``, ``pretrain_iterations``, ``pretrain_loss``, ``discriminator``
     and ``gan_type`` keys are for adversarial models (``srgan``, ``esrgan``) only: the
@@ -38,7 +38,7 @@ class TrainConfig:
     :class:`sruq.models.Discriminator` built with the ``discriminator`` options; the
     term and the discriminator's loss are those of ``gan_type`` (``vanilla``: SRGAN's
     standard GAN; ``relativistic``: ESRGAN's relativistic average GAN, see
-    :func:`sruq.losses.relativistic_generator_loss`).
+    :func:`sruq.train.losses.relativistic_generator_loss`).
     """
 
     iterations: int | None = 1000
@@ -68,7 +68,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None, model: str = "model") -> TrainConfig:
-        """Check a config mapping; a bad key raises :class:`sruq.config.ConfigError`
+        """Check a config mapping; a bad key raises :class:`sruq.pipeline.config.ConfigError`
         (a ``ValueError``) naming ``models.<model>.train.<key>``."""
         prefix = f"models.{model}.train"
         values = {} if values is None else values

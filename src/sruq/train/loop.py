@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sruq.checkpoint import save_weights
-from sruq.io import atomic_path
-from sruq.metrics import psnr
+from sruq.core.io import atomic_path
+from sruq.core.progress import progress_bar
+from sruq.evaluation.metrics import psnr
 from sruq.models import SRModel
-from sruq.predict import pick_device, upscale_image
-from sruq.progress import progress_bar
+from sruq.models.checkpoint import save_weights
+from sruq.models.predict import pick_device, upscale_image
 from sruq.train.config import TrainConfig, check_requirements
 from sruq.train.sampling import batch_loader
 from sruq.train.state import Run, checkpoint, new_run, resume, run_settings, uses_channels_last
@@ -36,7 +36,7 @@ ValidPairs = Sequence[tuple[np.ndarray, np.ndarray]]
 
 def validate_psnr(model: SRModel, pairs: ValidPairs, device: torch.device) -> float:
     """Mean PSNR (Y channel, border of ``scale`` cropped) of ``model`` over ``(lr, hr)``
-    uint8 pairs, the evaluation protocol of :mod:`sruq.metrics`."""
+    uint8 pairs, the evaluation protocol of :mod:`sruq.evaluation.metrics`."""
     scores = [psnr(upscale_image(model, lr, device), hr, crop=model.scale) for lr, hr in pairs]
     return float(np.mean(scores))
 
@@ -109,7 +109,7 @@ class Trainer:
                 raise diverged(f"weight {name}", math.nan, self.run.iteration)
 
     def _save(self) -> None:
-        from sruq.figures import write_training_curve
+        from sruq.report.figures import write_training_curve
 
         self._check_weights()
         if not self.valid_pairs:
@@ -183,7 +183,7 @@ def train_model(
     ``label`` is the model's name in the config (default ``name``, the architecture): errors
     name the key ``models.<label>.train`` and the progress lines say ``train <label>``.
 
-    ``train_set`` yields float ``(lr, hr)`` tensor pairs (a :class:`sruq.patches.PatchDataset`
+    ``train_set`` yields float ``(lr, hr)`` tensor pairs (a :class:`sruq.data.patches.PatchDataset`
     or ``OnTheFlyDataset``); ``valid_pairs`` are uint8 ``HWC`` ``(lr, hr)`` images (HR
     mod-cropped), scored every ``cfg.valid_every`` iterations and at the end.  Continues
     from ``out_dir/last.pt`` when it exists and was written with the same settings and

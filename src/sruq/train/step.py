@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from sruq.losses import DISCRIMINATOR_LOSSES, build_loss
 from sruq.models import ADVERSARIAL_MODELS, SRModel
 from sruq.train.config import TrainConfig, loss_spec
+from sruq.train.losses import DISCRIMINATOR_LOSSES, build_loss
 from sruq.train.state import Run, lr_factor, set_lr
 
 

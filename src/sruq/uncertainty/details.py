@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sruq.io import atomic_dir, write_image
-from sruq.tensors import to_uint8
+from sruq.core.io import atomic_dir, write_image
+from sruq.core.tensors import to_uint8
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, HeatmapScale, std_map
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sruq.metrics import metric_plane
+from sruq.evaluation.metrics import metric_plane
 
 MEAN, STD, ERROR = "mc_mean.png", "std.npy", "error.npy"
 ONE_PASS, ALEATORIC = "one_pass.png", "aleatoric_std.npy"

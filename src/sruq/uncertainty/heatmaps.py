@@ -24,8 +24,8 @@ from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Colormap, ListedColormap, LogNorm, Normalize, hsv_to_rgb
 from matplotlib.figure import Figure
 
-from sruq.arrays import ArrayLike, as_array
-from sruq.io import atomic_path, quantize, write_image
+from sruq.core.arrays import ArrayLike, as_array
+from sruq.core.io import atomic_path, quantize, write_image
 
 VMIN = 0.002
 VMAX = 0.2

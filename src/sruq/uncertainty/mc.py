@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sruq.errors import check_count
+from sruq.core.errors import check_count
 from sruq.models.base import DROPOUT_KINDS, FEATURE_DROPOUT, MC_DROPOUT, MCState, SRModel
 from sruq.uncertainty import masks
 from sruq.uncertainty.settings import DEFAULT_SAMPLES

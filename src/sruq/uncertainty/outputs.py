@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sruq.channels import Box
-from sruq.io import write_image, write_npy
-from sruq.tensors import to_tensor, to_uint8
+from sruq.core.channels import Box
+from sruq.core.io import write_image, write_npy
+from sruq.core.tensors import to_tensor, to_uint8
 from sruq.uncertainty.details import save_details
 from sruq.uncertainty.files import ALEATORIC, ERROR, MEAN, ONE_PASS, STD
 from sruq.uncertainty.heatmaps import save_colorbar, save_heatmap

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sruq.io import save_figure
+from sruq.core.io import save_figure
 from sruq.uncertainty.quality import ReliabilityData, SparsificationCurves
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from sruq.arrays import ArrayLike, as_array
+from sruq.core.arrays import ArrayLike, as_array
 
 VAR_FLOOR = 1e-6
 """Variance floor for the NLL and sigma scaling (std 1e-3, a quarter of an 8-bit level)."""

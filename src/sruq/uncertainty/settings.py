@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sruq.errors import check_count
+from sruq.core.errors import check_count
 from sruq.uncertainty import heatmaps
 from sruq.uncertainty.heatmaps import HeatmapScale
 
@@ -137,4 +137,4 @@ class HeatmapSettings:
 
 MOVED_TO_HEATMAP = tuple(HeatmapSettings.__dataclass_fields__)
 """The keys that were ``mc:`` keys before ``heatmap:`` had its own section: still read
-there, with a deprecation line (:func:`sruq.config.move_heatmap_keys`)."""
+there, with a deprecation line (:func:`sruq.pipeline.config.move_heatmap_keys`)."""

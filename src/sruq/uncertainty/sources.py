@@ -18,7 +18,7 @@ result in the image's channels, LR box; each image's samples seeded from the sou
 ``seed``, its name and the image's name, independent of processing order) and
 :meth:`UncertaintySource.forward_with_spread` (an LR batch in the model's channels ->
 ``(mean, std)``).  Each source's name is also the kind of its methods
-(:mod:`sruq.methods`) and its ``sruq upscale --source``.
+(:mod:`sruq.pipeline.methods`) and its ``sruq upscale --source``.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from sruq.channels import Box, ChannelAdapter
-from sruq.errors import check_count
-from sruq.images import image_seed
+from sruq.core.channels import Box, ChannelAdapter
+from sruq.core.errors import check_count
+from sruq.core.images import image_seed
+from sruq.core.tensors import to_tensor
 from sruq.models.base import BATCH_NORM, SRModel
-from sruq.tensors import to_tensor
 from sruq.uncertainty.mc import MCResult, Moments, eval_mode, mc_predict
 from sruq.uncertainty.settings import (
     DEFAULT_SAMPLES,
@@ -49,7 +49,7 @@ from sruq.uncertainty.settings import (
 from sruq.uncertainty.tiling import predict_image
 
 Patches = Sequence[tuple[torch.Tensor, torch.Tensor]]
-"""A training patch set: items ``(lr, hr)`` as :class:`sruq.patchset.PatchDataset` gives."""
+"""A training patch set: items ``(lr, hr)`` as :class:`sruq.data.patchset.PatchDataset` gives."""
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -104,12 +104,12 @@ class UncertaintySource(ABC):
 
     def image_seed(self, image: str) -> int:
         """The seed of one image's samples: its own stream of :attr:`seed`
-        (:func:`sruq.images.image_seed` of the source's and the image's names)."""
+        (:func:`sruq.core.images.image_seed` of the source's and the image's names)."""
         return int(image_seed(self.seed, self.name, image).integers(2**31))
 
     def predict(self, image: str, lr: np.ndarray) -> tuple[MCResult, Box]:
         """The result of the uint8 ``(h, w, C)`` image named ``image``, in its channels
-        (:class:`sruq.channels.ChannelAdapter`), and the LR box covered."""
+        (:class:`sruq.core.channels.ChannelAdapter`), and the LR box covered."""
         adapter = ChannelAdapter(to_tensor(lr)[0].to(self.device), self.model.in_channels)
         result, box = self.predict_tensor(adapter.input, self.image_seed(image))
         aleatoric = result.aleatoric_std
@@ -377,7 +377,7 @@ def build_source(
         return SelfEnsembleSource(model, seed=seed, device=device)
     if name == "tta":
         return TTASource(model, settings.samples, settings.tta_noise, seed=seed, device=device)
-    from sruq.patchset import PatchDataset
+    from sruq.data.patchset import PatchDataset
 
     if patches is None:
         raise ValueError("a +mcbn variant needs the training patches of its model")

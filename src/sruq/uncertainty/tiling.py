@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from sruq.channels import Box
+from sruq.core.channels import Box
 from sruq.models.base import SRModel
 from sruq.uncertainty.mc import MCResult, mc_predict
 from sruq.uncertainty.settings import DEFAULT_SAMPLES, MODES, Tiling
