@@ -189,16 +189,20 @@ def shift_score(
         fitted_on={"train": str(train_lr), "valid": [str(v) for v in valid_lr],
                    "weights": str(weights)})
     vectorise = vectorisers(model, dev)
-    by_folder: dict[str, list[tuple[str, dict[str, float], np.ndarray]]] = {}
+    by_folder: dict[tuple[str, tuple[str, ...] | None],
+                    list[tuple[str, dict[str, float], np.ndarray]]] = {}
 
     def scored(folder: str, names: Sequence[str] | None = None,
                ) -> list[tuple[str, dict[str, float], np.ndarray]]:
-        """The scores ``names`` (default: all) and profile of every image of ``folder``; a
-        folder scored in full once serves every later call."""
-        if folder not in by_folder:
-            by_folder[folder] = [(p.stem, *score_image(fit, vectorise, read_image(p), names))
-                                 for p in list_images(Path(folder))]
-        return by_folder[folder]
+        """The scores ``names`` (default: all) and profile of every image of ``folder``,
+        computed once; a folder already scored in full serves a request for fewer."""
+        key = (folder, None if names is None else tuple(names))
+        if (folder, None) in by_folder:
+            key = (folder, None)
+        if key not in by_folder:
+            by_folder[key] = [(p.stem, *score_image(fit, vectorise, read_image(p), names))
+                              for p in list_images(Path(folder))]
+        return by_folder[key]
 
     records = []
     for row in rows:
