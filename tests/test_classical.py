@@ -16,8 +16,8 @@ from sruq.classical import (
     WienerSR,
     wiener_deconvolve,
 )
-from sruq.classical.filters import gaussian_kernel
 from sruq.classical.self_ensemble import TRANSFORMS, invert, transform
+from sruq.core.filters import gaussian_kernel
 from sruq.core.imresize import imresize
 from sruq.core.tensors import rgb_to_ycbcr, to_tensor, to_uint8, ycbcr_to_rgb
 from sruq.evaluation.metrics import psnr

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from sruq.classical.filters import filter2d, gaussian_kernel
+from sruq.core.filters import filter2d, gaussian_kernel
 from sruq.models.base import MCState, SRModel
 
 WHERE = ("pre", "post")

@@ -41,7 +41,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import convolve1d
 
-from sruq.classical.filters import filter2d, gaussian_kernel
+from sruq.core.filters import filter2d, gaussian_kernel
 from sruq.core.imresize import imresize
 from sruq.core.io import atomic_path
 from sruq.core.tensors import rgb_to_ycbcr, ycbcr_to_rgb

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from sruq.classical.filters import gaussian_kernel
+from sruq.core.filters import gaussian_kernel
 from sruq.core.imresize import imresize
 from sruq.models.base import SRModel
 from sruq.models.registry import register

@@ -8,6 +8,8 @@
 * :mod:`~sruq.core.channels` -- the one channel policy (grey through RGB models, colour
   through Y models);
 * :mod:`~sruq.core.imresize` -- MATLAB-compatible bicubic resizing;
+* :mod:`~sruq.core.filters` -- a normalised Gaussian and 'same'-size 2-D filtering on
+  tensors (replicated borders);
 * :mod:`~sruq.core.arrays`, :mod:`~sruq.core.progress` -- numpy arrays from numbers,
   progress of long work;
 * :mod:`~sruq.core.schema` -- the config schema (``schemas/config.schema.yaml``) and its

@@ -1,4 +1,4 @@
-"""Small image-processing pieces shared by the classical methods.
+"""Small image-processing pieces shared by the FD and sparse-coding models and edge enhancement.
 
 * :func:`gaussian_kernel` -- a normalised 2-D Gaussian (Wiener blur model,
   Yang's back-projection kernel, unsharp masking);
