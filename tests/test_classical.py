@@ -8,20 +8,15 @@ import torch
 from scipy.ndimage import convolve, laplace
 from skimage import data
 
-from sruq.classical import (
-    DictionaryError,
-    EdgeEnhanced,
-    SelfEnsemble,
-    SparseCodingSR,
-    WienerSR,
-    wiener_deconvolve,
-)
+from sruq.classical import EdgeEnhanced, SelfEnsemble
 from sruq.classical.self_ensemble import TRANSFORMS, invert, transform
 from sruq.core.filters import gaussian_kernel
 from sruq.core.imresize import imresize
 from sruq.core.tensors import rgb_to_ycbcr, to_tensor, to_uint8, ycbcr_to_rgb
 from sruq.evaluation.metrics import psnr
 from sruq.models import SRModel, build_model
+from sruq.models.sparse_coding import DictionaryError, SparseCodingSR
+from sruq.models.wiener import WienerSR, wiener_deconvolve
 
 SCALE = 2
 

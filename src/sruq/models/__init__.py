@@ -2,9 +2,9 @@
 
 Importing this package registers every model family (interpolation baselines, SRCNN and
 its variants, ESRCNN, FSRCNN, ESPCN, VDSR, SRResNet/SRGAN/SRResBNN, EDSR-baseline, the
-heteroscedastic SRResNet, RRDBNet/ESRGAN, LapSRN).  Every learned model stores its
-constructor arguments in ``init_kwargs``, so ``build_model(name, **model.init_kwargs)``
-rebuilds it.
+heteroscedastic SRResNet, RRDBNet/ESRGAN, LapSRN, and the classical methods sparse coding
+and FD).  Every learned model stores its constructor arguments in ``init_kwargs``, so
+``build_model(name, **model.init_kwargs)`` rebuilds it.
 """
 
 from sruq.models import (  # noqa: F401  (importing registers the models)
@@ -15,10 +15,12 @@ from sruq.models import (  # noqa: F401  (importing registers the models)
     interpolation,
     lapsrn,
     rrdbnet,
+    sparse_coding,
     srcnn,
     srcnn_variant,
     srresnet,
     vdsr,
+    wiener,
 )
 from sruq.models.base import SRModel
 from sruq.models.discriminator import ADVERSARIAL_MODELS, Discriminator
@@ -26,7 +28,3 @@ from sruq.models.registry import MODELS, build_model, has_batch_norm, has_dropou
 
 __all__ = ["ADVERSARIAL_MODELS", "MODELS", "Discriminator", "SRModel", "build_model",
            "has_batch_norm", "has_dropout", "register"]
-
-# The classical methods (sparse coding, frequency-domain deconvolution) register too;
-# imported last because they build on the registry above.
-from sruq import classical  # noqa: E402, F401

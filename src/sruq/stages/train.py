@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sruq.classical import SparseCodingSR
 from sruq.core.images import modcrop
 from sruq.core.io import list_images, read_image, remove_stale_temps, write_json
 from sruq.data.patches import PatchConfig, PatchDataset, make_patches, write_patch_set
 from sruq.models import build_model
+from sruq.models.sparse_coding import SparseCodingSR
 from sruq.train import TrainConfig, train_model
 
 
