@@ -438,6 +438,17 @@ def test_a_few_adam_steps_lower_the_loss(name: str, overrides: dict[str, object]
     assert after < 0.5 * before
 
 
+def test_the_registry_holds_the_baselines_and_classical_methods_of_models() -> None:
+    """MODELS names every model of this package: the interpolation baselines and the
+    classical methods (not trained) beside the networks; an unknown name is one line."""
+    assert {"nearest", "bilinear", "bicubic", "lanczos", "sparse-coding", "fd"} <= set(MODELS)
+    assert not any(MODELS[name].trainable for name in ("sparse-coding", "fd"))
+    assert all(cls.__module__.startswith("sruq.models.") for cls in MODELS.values())
+    with pytest.raises(ValueError, match=r"^unknown model 'magic' \(known: bicubic, ") as err:
+        build_model("magic", 2)
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_registry_knows_dropout_without_building(name):
     import inspect

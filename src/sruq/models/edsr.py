@@ -14,7 +14,6 @@ from sruq.models.common import (
     pixel_shuffle_upsampler,
     record_init_kwargs,
 )
-from sruq.models.registry import register
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 """Mean colour of DIV2K in [0, 1], what EDSR subtracts from its input."""
@@ -31,7 +30,6 @@ class MeanShift(nn.Module):
         return x + self.offset
 
 
-@register("edsr-baseline")
 class EDSRBaseline(ResidualTrunkSR):
     """EDSR-baseline: (mean shift) -> 3x3 conv -> ``n_blocks`` residual blocks (no BN, scaled
     by ``res_scale``) -> 3x3 conv -> dropout -> global skip -> pixel shuffle (x2 steps or one

@@ -5,10 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from sruq.models.common import HeadBodySR, check_dropout, conv, conv_act_dropout, record_init_kwargs
-from sruq.models.registry import register
 
 
-@register("espcn")
 class ESPCN(HeadBodySR):
     """ESPCN: 5x5 conv ``n1`` + tanh -> 3x3 conv ``n2`` + tanh -> 3x3 conv to
     ``in_channels * scale**2`` -> one pixel shuffle by ``scale``.

@@ -5,10 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from sruq.models.common import HeadBodySR, check_dropout, conv_act_dropout, record_init_kwargs
-from sruq.models.registry import register
 
 
-@register("fsrcnn")
 class FSRCNN(HeadBodySR):
     """FSRCNN(d, s, m): 5x5 conv to ``d`` -> 1x1 shrink to ``s`` -> ``m`` 3x3 convs -> 1x1
     expand to ``d`` (each followed by PReLU) -> 9x9 transposed convolution with stride ``scale``.

@@ -5,11 +5,9 @@ from __future__ import annotations
 import torch
 
 from sruq.models.base import MCState
-from sruq.models.registry import register
 from sruq.models.srresnet import SRResNet
 
 
-@register("hetero-srresnet")
 class HeteroSRResNet(SRResNet):
     """SRResNet whose last convolution outputs ``2 * in_channels`` maps: the mean image and the
     log-variance ``s = log sigma^2`` of each pixel (aleatoric uncertainty).

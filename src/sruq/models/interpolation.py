@@ -6,7 +6,6 @@ import torch
 
 from sruq.core.imresize import imresize
 from sruq.models.base import SRModel
-from sruq.models.registry import register
 
 
 class Interpolation(SRModel):
@@ -19,21 +18,17 @@ class Interpolation(SRModel):
         return imresize(x, scale=self.scale, kernel=self.kernel)
 
 
-@register("nearest")
 class Nearest(Interpolation):
     kernel = "box"
 
 
-@register("bilinear")
 class Bilinear(Interpolation):
     kernel = "linear"
 
 
-@register("bicubic")
 class Bicubic(Interpolation):
     kernel = "cubic"
 
 
-@register("lanczos")
 class Lanczos(Interpolation):
     kernel = "lanczos3"

@@ -14,7 +14,6 @@ from sruq.models.common import (
     record_init_kwargs,
     transposed_conv,
 )
-from sruq.models.registry import register
 
 
 def leaky_relu() -> nn.LeakyReLU:
@@ -65,7 +64,6 @@ class PyramidLevel(nn.Module):
         return features, self.upsample_image(image) + self.to_residual(features)
 
 
-@register("lapsrn")
 class LapSRN(SRModel):
     """LapSRN: 3x3 conv + LeakyReLU 0.2, then one :class:`PyramidLevel` per x2 step: the
     feature branch enlarges the features with a transposed conv and predicts the level's

@@ -1,27 +1,52 @@
-"""Registry from config names to model classes (as BasicSR's ARCH_REGISTRY)."""
+"""The one table from config names to model classes (as BasicSR's ARCH_REGISTRY, written
+out): :data:`MODELS`.  The class answers its facts (``trainable``, ``batch_norm``, its
+constructor's ``dropout`` default) without being built."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sruq.models.base import SRModel
+from sruq.models.edsr import EDSRBaseline
+from sruq.models.espcn import ESPCN
+from sruq.models.fsrcnn import FSRCNN
+from sruq.models.hetero import HeteroSRResNet
+from sruq.models.interpolation import Bicubic, Bilinear, Lanczos, Nearest
+from sruq.models.lapsrn import LapSRN
+from sruq.models.rrdbnet import RRDBNet
+from sruq.models.sparse_coding import SparseCodingSR
+from sruq.models.srcnn import ESRCNN, SRCNN
+from sruq.models.srcnn_variant import SRCNNVariant
+from sruq.models.srresnet import SRResBNN, SRResNet
+from sruq.models.vdsr import VDSR
+from sruq.models.wiener import WienerSR
 
-T = TypeVar("T", bound=type[SRModel])
-
-MODELS: dict[str, type[SRModel]] = {}
-
-
-def register(name: str) -> Callable[[T], T]:
-    """Class decorator: make a model buildable from the config as ``name``."""
-
-    def wrap(cls: T) -> T:
-        if name in MODELS:
-            raise ValueError(f"model name {name!r} is registered twice")
-        MODELS[name] = cls
-        return cls
-
-    return wrap
+MODELS: dict[str, type[SRModel]] = {
+    # interpolation baselines (config key baselines)
+    "nearest": Nearest,
+    "bilinear": Bilinear,
+    "bicubic": Bicubic,
+    "lanczos": Lanczos,
+    # classical methods (classical.methods)
+    "sparse-coding": SparseCodingSR,
+    "fd": WienerSR,
+    # networks (models.<name>.arch); srgan and esrgan name the generators of the GANs
+    "srcnn": SRCNN,
+    "esrcnn": ESRCNN,
+    "srcnn-variant": SRCNNVariant,
+    "fsrcnn": FSRCNN,
+    "espcn": ESPCN,
+    "vdsr": VDSR,
+    "srresnet": SRResNet,
+    "srgan": SRResNet,
+    "srresbnn": SRResBNN,
+    "hetero-srresnet": HeteroSRResNet,
+    "edsr-baseline": EDSRBaseline,
+    "rrdbnet": RRDBNet,
+    "esrgan": RRDBNet,
+    "lapsrn": LapSRN,
+}
+"""Every model by its config name."""
 
 
 def has_dropout(name: str, kwargs: dict[str, Any] | None = None) -> bool:

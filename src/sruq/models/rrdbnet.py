@@ -14,7 +14,6 @@ from sruq.models.common import (
     shuffle_steps,
     upsampler,
 )
-from sruq.models.registry import register
 
 RESIDUAL_SCALE = 0.2
 """ESRGAN's residual scaling, inside each dense block and around each RRDB."""
@@ -64,8 +63,6 @@ class RRDB(nn.Module):
         return x + RESIDUAL_SCALE * self.blocks(x)
 
 
-@register("rrdbnet")
-@register("esrgan")
 class RRDBNet(ResidualTrunkSR):
     """RRDBNet: 3x3 conv -> ``num_block`` RRDBs -> 3x3 conv -> dropout -> global skip ->
     per x2 step (or one x3) nearest-neighbour enlargement + 3x3 conv + LeakyReLU 0.2 ->

@@ -46,7 +46,6 @@ from sruq.core.imresize import imresize
 from sruq.core.io import atomic_path
 from sruq.core.tensors import rgb_to_ycbcr, ycbcr_to_rgb
 from sruq.models.base import SRModel
-from sruq.models.registry import register
 
 FEATURE_FILTERS = ((-1.0, 0.0, 1.0), (1.0, 0.0, -2.0, 0.0, 1.0))
 """1-D derivative filters, each applied along x and along y (4 feature maps)."""
@@ -164,7 +163,7 @@ def learn_dictionaries(
             "give more images or n_patches"
         )
     # scikit-learn is imported where it is used: every inference job imports the model
-    # registry, which registers this class, and would otherwise pay for it at start-up
+    # registry, which names this class, and would otherwise pay for it at start-up
     from sklearn.decomposition import MiniBatchDictionaryLearning
     from sklearn.exceptions import ConvergenceWarning
 
@@ -203,7 +202,6 @@ def _check_int(name: str, value: int, minimum: int) -> int:
     return int(value)
 
 
-@register("sparse-coding")
 class SparseCodingSR(SRModel):
     """Yang et al.'s sparse-coding SR on Y, bicubic on CbCr (see the module docstring).
 

@@ -12,12 +12,10 @@ from sruq.models.common import (
     conv_act_dropout,
     record_init_kwargs,
 )
-from sruq.models.registry import register
 
 SRCNN_KERNELS = ("9-1-5", "9-3-5", "9-5-5")
 
 
-@register("srcnn")
 class SRCNN(HeadBodySR):
     """SRCNN on the MATLAB-bicubic-enlarged input: conv ``k1`` -> ReLU -> conv ``k2`` -> ReLU ->
     conv ``k3``, with ``n1``/``n2`` feature maps and 'same' padding (output = input size).
@@ -51,7 +49,6 @@ class SRCNN(HeadBodySR):
         self._split([*hidden, conv(n2, in_channels, k3)])
 
 
-@register("esrcnn")
 class ESRCNN(SRCNN):
     """ESRCNN as in its recipe (config/seeds/esrcnn.yaml): bicubic x``scale`` -> 9x9 conv 64
     + ReLU -> dropout -> 1x1 conv 32 + ReLU -> dropout -> 5x5 conv to ``in_channels``

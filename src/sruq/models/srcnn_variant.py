@@ -23,7 +23,6 @@ from sruq.models.common import (
     record_init_kwargs,
 )
 from sruq.models.common import upsampler as build_upsampler
-from sruq.models.registry import register
 
 UPSAMPLINGS = ("pre", "post", "progressive", "iterative")
 BLOCKS = ("plain", "residual", "inception")
@@ -100,7 +99,6 @@ class IterativeUpsampler(nn.Module):
         return torch.cat(highs, dim=1)
 
 
-@register("srcnn-variant")
 class SRCNNVariant(HeadBodySR):
     """Configurable SRCNN: ``upsampling`` x ``block`` x ``depth`` x ``width``.
 

@@ -13,7 +13,6 @@ from sruq.models.common import (
     pixel_shuffle_upsampler,
     record_init_kwargs,
 )
-from sruq.models.registry import register
 
 
 class ResidualBlockBN(nn.Module):
@@ -33,8 +32,6 @@ class ResidualBlockBN(nn.Module):
         return x + self.body(x)
 
 
-@register("srresnet")
-@register("srgan")
 class SRResNet(ResidualTrunkSR):
     """SRResNet: 9x9 conv + PReLU -> ``n_blocks`` residual blocks (conv-BN-PReLU-conv-BN) ->
     3x3 conv + BN -> dropout -> global skip -> pixel-shuffle upsampling (x2 steps + PReLU, or
@@ -77,7 +74,6 @@ class SRResNet(ResidualTrunkSR):
         self.tail = conv(channels, in_channels * self.outputs_per_channel, 9)
 
 
-@register("srresbnn")
 class SRResBNN(SRResNet):
     """SRResBNN as in its recipe (config/seeds/srresbnn.yaml): SRResNet with
     ``nn.Dropout2d(p=0.2)`` after the trunk's last conv + BN, before the global skip.

@@ -12,10 +12,8 @@ from sruq.models.common import (
     conv_act_dropout,
     record_init_kwargs,
 )
-from sruq.models.registry import register
 
 
-@register("vdsr")
 class VDSR(HeadBodySR):
     """VDSR: ``bicubic(x) + net(bicubic(x))`` where ``net`` is ``depth`` 3x3 convolutions with
     ``channels`` maps and ReLU between them (``depth`` counts every convolution, 20 in the paper).

@@ -22,7 +22,6 @@ import torch
 from sruq.core.filters import gaussian_kernel
 from sruq.core.imresize import imresize
 from sruq.models.base import SRModel
-from sruq.models.registry import register
 
 
 def check_kernel(kernel: np.ndarray | list) -> np.ndarray:
@@ -76,7 +75,6 @@ def wiener_deconvolve(image: torch.Tensor, kernel: np.ndarray, balance: float) -
     return restored.to(image.dtype)
 
 
-@register("fd")
 class WienerSR(SRModel):
     """Bicubic upscaling followed by Wiener deconvolution of a known HR-pixel blur.
 
