@@ -8,8 +8,6 @@ import torch
 from scipy.ndimage import convolve, laplace
 from skimage import data
 
-from sruq.classical import EdgeEnhanced, SelfEnsemble
-from sruq.classical.self_ensemble import TRANSFORMS, invert, transform
 from sruq.core.filters import gaussian_kernel
 from sruq.core.imresize import imresize
 from sruq.core.tensors import rgb_to_ycbcr, to_tensor, to_uint8, ycbcr_to_rgb
@@ -17,6 +15,8 @@ from sruq.evaluation.metrics import psnr
 from sruq.models import SRModel, build_model
 from sruq.models.sparse_coding import DictionaryError, SparseCodingSR
 from sruq.models.wiener import WienerSR, wiener_deconvolve
+from sruq.wrappers.edge import EdgeEnhanced
+from sruq.wrappers.self_ensemble import TRANSFORMS, SelfEnsemble, invert, transform
 
 SCALE = 2
 

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sruq.classical.self_ensemble import SelfEnsemble
 from sruq.models import SRModel, build_model
 from sruq.models.base import MCState
 from sruq.uncertainty.mc import mc_naive, mc_predict
@@ -19,6 +18,7 @@ from sruq.uncertainty.sources import (
     UncertaintySource,
 )
 from sruq.uncertainty.tiling import Tiling, predict_image, tile_starts
+from sruq.wrappers.self_ensemble import SelfEnsemble
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -118,12 +118,12 @@ def build_method(
     ``+mcbn``, returns its base model; its source wraps it).  ``classical`` is the config's
     ``classical:`` section with the schema's defaults filled in (``fd`` reads its
     ``balance`` and ``sigma_per_scale`` there, their one place)."""
-    from sruq.classical import EdgeEnhanced
     from sruq.degrade import blur_kernel_of
     from sruq.models import build_model
     from sruq.models.checkpoint import load_trained
     from sruq.models.sparse_coding import SparseCodingSR
     from sruq.models.wiener import WienerSR
+    from sruq.wrappers.edge import EdgeEnhanced
 
     base, variant = split_method(name)
     if weights is not None:

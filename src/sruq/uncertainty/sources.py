@@ -151,14 +151,14 @@ class MCDropoutSource(UncertaintySource):
 
 
 class SelfEnsembleSource(UncertaintySource):
-    """x8 geometric self-ensemble (:class:`sruq.classical.SelfEnsemble`): mean and spread
-    of the model's outputs over the 8 symmetries of the square."""
+    """x8 geometric self-ensemble (:class:`sruq.wrappers.self_ensemble.SelfEnsemble`): mean
+    and spread of the model's outputs over the 8 symmetries of the square."""
 
     name = "x8"
 
     def __init__(self, model: SRModel, *, seed: int = 0,
                  device: torch.device | None = None) -> None:
-        from sruq.classical import SelfEnsemble
+        from sruq.wrappers.self_ensemble import SelfEnsemble
 
         super().__init__([model], seed=seed, device=device)
         self.ensemble = SelfEnsemble(self.model)
