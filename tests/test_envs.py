@@ -1,4 +1,5 @@
-"""Every rule names a conda env, every env parses, and lists exactly what its scripts import.
+"""Every rule names a conda env, every env parses, and lists exactly what its scripts import;
+every import of the package points down the stack of ``docs/architecture.md``.
 
 The imports of a step script are followed through the sruq package (module-level and
 function-level imports alike, a conservative closure; importing ``a.b.c`` runs the
@@ -165,3 +166,35 @@ def test_the_import_scan_sees_real_imports():
     assert {"torch", "numpy", "tqdm"} <= third_party(script)
     # a submodule import runs its package's __init__
     assert _module_file("sruq.uncertainty") in _closure(SRC / "sruq/stages/report.py")
+
+
+def _stack() -> dict[str, set[str]]:
+    """Each package of the table in ``docs/architecture.md`` ("The package by concern") ->
+    the packages it may import: its "imports from" column, where "the above" is every
+    package of the rows before it."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    table = text[text.index("| package | what lives there | imports from |"):]
+    allowed: dict[str, set[str]] = {}
+    for row in table.splitlines()[2:]:
+        if not row.startswith("|"):
+            break
+        packages, _, imports = (cell.strip() for cell in row.strip("|").split("|"))
+        names = re.findall(r"`(\w+)/`", packages)
+        below = set(allowed) if imports == "the above" else set(re.findall(r"`(\w+)`", imports))
+        allowed.update({name: below for name in names})
+    return allowed
+
+
+def test_every_import_of_the_package_points_down_the_stack():
+    allowed = _stack()
+    packages = {path.name for path in (SRC / "sruq").iterdir() if (path / "__init__.py").is_file()}
+    assert packages == set(allowed), "docs/architecture.md's table lists every package"
+    back_up = []
+    for package in sorted(packages):
+        for path in sorted((SRC / "sruq" / package).rglob("*.py")):
+            for name in sorted(_imports(path)):
+                parts = name.split(".")
+                if parts[0] == "sruq" and len(parts) > 1 and _module_file(name) \
+                        and parts[1] not in allowed[package] | {package}:
+                    back_up.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not back_up, "imports that run back up the stack:\n" + "\n".join(back_up)
