@@ -106,6 +106,12 @@ def test_ensembles_are_checked(config):
             validate(bad)
             check_references(bad, PRESETS, MODELS)
         assert "\n" not in str(info.value)
+    lonely = copy.deepcopy(config)
+    lonely["models"]["esrcnn"]["member_only"] = True
+    validate(lonely)
+    with pytest.raises(ConfigError, match=r"'models\.esrcnn\.member_only': 'esrcnn' is no "
+                                          r"member of a deep ensemble"):
+        check_references(lonely, PRESETS, MODELS)
     bad = copy.deepcopy(config)
     bad["models"]["rgb"] = {**bad["models"]["esrcnn"], "kwargs": {"in_channels": 3}}
     bad["ensembles"] = {"mixed": ["esrcnn", "rgb"]}

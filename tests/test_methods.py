@@ -68,3 +68,12 @@ def test_table_order_puts_its_methods_first():
     assert sorted(method_kinds(config, _dropout_of)) == sorted(method_kinds(CONFIG, _dropout_of))
     with pytest.raises(ConfigError, match=r"config key 'table_order\.1': 'magic' is not a method"):
         method_kinds({**CONFIG, "table_order": ["fd", "magic"]}, _dropout_of)
+
+
+def test_a_member_only_model_has_no_results_of_its_own():
+    config = {**CONFIG, "models": {**CONFIG["models"],
+                                   "plain2": {"arch": "espcn", "member_only": True}},
+              "ensembles": {"both": ["mc", "plain", "plain2"]}}
+    kinds = method_kinds(config, _dropout_of)
+    assert "plain2" not in kinds and kinds["both"] == "ensemble"
+    assert kinds == method_kinds(CONFIG, _dropout_of)

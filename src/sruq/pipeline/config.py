@@ -201,8 +201,14 @@ def check_mcbn_variant(key: str, variant: str, configured: Mapping[str, Any],
 def check_ensembles(config: Mapping[str, Any], other_methods: set[str],
                     models: Mapping[str, Any]) -> None:
     """Deep ensembles: new method names, members that are models of the config and take
-    the same input channels."""
+    the same input channels; a ``member_only`` model is a member of one."""
     configured = config.get("models", {})
+    members_of_any = {m for members in config.get("ensembles", {}).values() for m in members}
+    for name, spec in configured.items():
+        if spec.get("member_only") and name not in members_of_any:
+            raise ConfigError(f"config key 'models.{name}.member_only': {name!r} is no member "
+                              "of a deep ensemble (ensembles), so it would be trained for "
+                              "nothing")
     for name, members in config.get("ensembles", {}).items():
         if name in other_methods:
             raise ConfigError(f"config key 'ensembles.{name}': the name is already a method of "

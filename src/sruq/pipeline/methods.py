@@ -66,6 +66,8 @@ def _named_methods(config: Mapping[str, Any],
     for i, name in enumerate(config.get("baselines", [])):
         yield f"baselines.{i}", name, "baseline"
     for name, spec in config.get("models", {}).items():
+        if spec.get("member_only"):
+            continue  # trained for a deep ensemble only: no results of its own
         dropout = has_dropout(spec["arch"], spec.get("kwargs"))
         yield f"models.{name}", name, "mc" if dropout else "network"
     for i, name in enumerate(config.get("classical", {}).get("methods", [])):
