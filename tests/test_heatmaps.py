@@ -16,6 +16,7 @@ from sruq.uncertainty.heatmaps import (
     DEFAULT_SCALE,
     RECIPE_SCALE,
     HeatmapScale,
+    colorbar_png,
     heatmap_rgb,
     save_colorbar,
     save_heatmap,
@@ -136,3 +137,16 @@ def test_save_outputs_writes_clipped_pngs_and_float_maps(tmp_path: Path) -> None
     assert np.allclose(np.load(paths["error.npy"])[:, :, 0], [[1.2, 0.5], [-0.1, 0.5 / 255]])
     with pytest.raises(ValueError, match="hr shape"):
         save_outputs(tmp_path, result, torch.zeros(3, 4, 4))
+
+
+def test_the_colour_bar_is_drawn_once_per_scale_and_label(tmp_path: Path) -> None:
+    """Every image of a job gets the same bar: one drawing, the same bytes in every
+    folder; another label or scale is another drawing."""
+    colorbar_png.cache_clear()
+    for folder in ("a", "b"):
+        save_colorbar(tmp_path / folder / "colorbar.png", DEFAULT_SCALE, "per-pixel std x 2")
+    first, second = ((tmp_path / f / "colorbar.png").read_bytes() for f in ("a", "b"))
+    assert first == second and colorbar_png.cache_info().misses == 1
+    assert colorbar_png(DEFAULT_SCALE, "per-pixel std") != first
+    assert colorbar_png(RECIPE_SCALE, "per-pixel std x 2") != first
+    assert read_image(tmp_path / "a" / "colorbar.png").shape[2] == 3

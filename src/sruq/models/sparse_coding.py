@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import convolve1d
 
 from sruq.core.filters import filter2d, gaussian_kernel
 from sruq.core.imresize import imresize
@@ -88,6 +87,10 @@ def _mid_resolution(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _features(mid: np.ndarray) -> np.ndarray:
     """``(H, W)`` -> ``(4, H, W)`` derivative maps (MATLAB ``conv2``; replicated borders)."""
+    # scipy.ndimage where it is used, as scikit-learn below: every inference job imports
+    # the model registry (a quarter of a second of start-up each otherwise)
+    from scipy.ndimage import convolve1d
+
     maps = [
         convolve1d(mid, np.asarray(f), axis=axis, mode="nearest")
         for f in FEATURE_FILTERS
