@@ -158,9 +158,38 @@ def test_a_result_is_judged_by_the_widening_that_never_saw_its_degradation():
     assert left_out(widenings, "noisy", "bicubic") is None  # none left noisy out
     z = np.array([-3.0, 0, 0, 0])
     assert image_q(1.6, fit, z, flagged=True) == max(1.6, fit.q(z))
-    assert image_q(1.6, fit, z, flagged=False) == 1.6
+    assert image_q(1.6, fit, np.zeros(4), flagged=False) == 1.6  # like the training data
     assert image_q(1.6, None, z, flagged=True) == 1.6
     assert image_q(1e6, fit, z, flagged=True) == 1e6  # never narrower
+
+
+def test_an_unflagged_image_whose_profile_predicts_wider_intervals_is_widened():
+    """The gate: the 0.95 quantile of the predicted log widening over the validation
+    images at the training degradation; a mild blur that the shift score would not flag
+    lies beyond it and is widened, an ordinary profile is not."""
+    rng = np.random.default_rng(4)
+    bicubic = _images(rng, 40, "bicubic", 0.0)
+    widening = Widening.fit([*bicubic, *_images(rng, 20, "blur", 4.0)], "bicubic", 0.9, 0.95)
+    inside = [widening.widens(image.profile) for image in bicubic]
+    assert sum(inside) == 2  # the 5% of the training degradation's images above the quantile
+    mild = np.array([-2.0, 0.0, 0.0, 0.0])  # half the blur the fit saw
+    assert widening.widens(mild) and not widening.widens(np.zeros(4))
+    assert image_q(1.0, widening, mild, flagged=False) == widening.q(mild) > 1.0
+    assert image_q(1.0, widening, np.zeros(4), flagged=False) == 1.0
+    # a stricter quantile places the gate higher
+    assert Widening.fit([*bicubic, *_images(rng, 20, "blur", 4.0)], "bicubic", 0.9,
+                        0.5).gate < widening.gate
+    back = Widening.from_dict(json.loads(json.dumps(widening.to_dict())))
+    assert back.gate == pytest.approx(widening.gate)
+    # fewer validation images at the training degradation than a 95th percentile needs
+    assert Widening.fit([*bicubic[:19], *_images(rng, 20, "blur", 4.0)], "bicubic", 0.9,
+                        0.95).gate == math.inf
+    assert Widening.fit([*bicubic[:20], *_images(rng, 20, "blur", 4.0)], "bicubic", 0.9,
+                        0.95).gate < math.inf
+    # a calibration file written before gates existed widens flagged images only
+    old = {k: v for k, v in widening.to_dict().items() if k != "gate"}
+    assert not Widening.from_dict(old).widens(mild)
+    assert image_q(1.0, Widening.from_dict(old), mild, flagged=False) == 1.0
 
 
 def test_the_calibration_leaves_each_degradation_out_of_its_widening(tmp_path, monkeypatch):

@@ -50,6 +50,7 @@ rule calibrate:
         channel=METRICS_CFG["channel"],
         crop=METRICS_CFG["crop_border"],
         coverage=METRICS_CFG["coverage"],
+        quantile=SHIFT_CFG["quantile"],
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

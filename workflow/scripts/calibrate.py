@@ -12,4 +12,4 @@ with log_to(snakemake.log[0]):
     profiles = snakemake.input.get("profiles")
     calibrate({degradation: [Path(f) for f in paths] for degradation, paths in p.folders.items()},
               w.degradation, int(w.scale), Path(snakemake.output[0]), p.channel, p.crop,
-              p.coverage, profiles=Path(profiles) if profiles else None)
+              p.coverage, profiles=Path(profiles) if profiles else None, quantile=p.quantile)

@@ -29,6 +29,7 @@ from sruq.shift.calibration import (
     left_out,
     read_widenings,
 )
+from sruq.shift.scores import DEFAULT_QUANTILE
 from sruq.shift.table import read_profiles
 from sruq.uncertainty.files import (
     read_conformal_q,
@@ -72,7 +73,7 @@ def _validation_planes(unc_dirs: Sequence[Path], scale: int, channel: str, crop:
 
 
 def _widenings(folders: Mapping[str, Sequence[Path]], trained_on: str, profiles: Path,
-               scale: int, channel: str, crop: int | None, coverage: float,
+               scale: int, channel: str, crop: int | None, coverage: float, quantile: float,
                ) -> dict[str, Widening]:
     """One :class:`~sruq.shift.calibration.Widening` per degradation of ``folders`` (the
     validation folders by degradation), fitted on the images at every *other* degradation,
@@ -91,22 +92,24 @@ def _widenings(folders: Mapping[str, Sequence[Path]], trained_on: str, profiles:
     for left in [*folders, ALL]:
         kept = [image for image in images if image.degradation != left]
         if len(kept) >= 2:
-            widenings[left] = Widening.fit(kept, trained_on, coverage)
+            widenings[left] = Widening.fit(kept, trained_on, coverage, quantile)
     return widenings
 
 
 def calibrate(folders: Mapping[str, Sequence[Path]], trained_on: str, scale: int, out: Path,
               channel: str = "y", crop: int | None = None, coverage: float = 0.9,
-              profiles: Path | None = None) -> None:
+              profiles: Path | None = None, quantile: float = DEFAULT_QUANTILE) -> None:
     """Write what is fitted on the validation folders (JSON), ``folders`` by degradation:
     on those at the training degradation ``trained_on``, the sigma-scaling factor and the
     split-conformal factor ``conformal_q`` of intervals with the target ``coverage``
     (``metrics.coverage``; null without validation images), pooling their pixels; with the
     ``profiles`` of rule shift_score and folders at other degradations, the shift-aware
-    widenings ``shift_widening`` (:func:`_widenings`, :mod:`sruq.shift.calibration`)."""
+    widenings ``shift_widening`` (:func:`_widenings`, :mod:`sruq.shift.calibration`), with
+    their gates at the ``quantile`` of ``shift.quantile``."""
     errors, stds = _validation_planes(folders.get(trained_on, []), scale, channel, crop)
     widenings = ({} if profiles is None or len(folders) < 2
-                 else _widenings(folders, trained_on, profiles, scale, channel, crop, coverage))
+                 else _widenings(folders, trained_on, profiles, scale, channel, crop, coverage,
+                                 quantile))
     write_json(out, {
         "sigma_scale": fit_sigma_scale(errors, stds) if errors else 1.0,
         "conformal_q": conformal_quantile(errors, stds, coverage) if errors else None,
