@@ -23,6 +23,7 @@ result in the image's channels, LR box; each image's samples seeded from the sou
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -170,9 +171,10 @@ class SelfEnsembleSource(UncertaintySource):
     @torch.inference_mode()
     def _sample(self, x: torch.Tensor, seed: int) -> MCResult:
         with eval_mode(self.model):
-            mean, std = self.ensemble.forward_with_spread(x)
-            one_pass = self.model(x)
-        return MCResult(mean=mean.cpu(), std=std.cpu(), one_pass=one_pass.cpu(), samples=8)
+            outs = self.ensemble.outputs(x)
+        # the one pass is the identity transform's output (TRANSFORMS[0]), not a ninth pass
+        mean, std = outs.mean(dim=0), outs.std(dim=0, correction=0)
+        return MCResult(mean=mean.cpu(), std=std.cpu(), one_pass=outs[0].cpu(), samples=8)
 
 
 class DeepEnsembleSource(UncertaintySource):
@@ -201,12 +203,13 @@ class DeepEnsembleSource(UncertaintySource):
 
     @torch.inference_mode()
     def _sample(self, x: torch.Tensor, seed: int) -> MCResult:
-        moments = Moments()
+        moments, one_pass = Moments(), None
         for model in self.models:
             with eval_mode(model):
-                moments.add(model(x).unsqueeze(0))
-        with eval_mode(self.model):
-            one_pass = self.model(x).cpu()
+                out = model(x)
+            moments.add(out.unsqueeze(0))
+            if one_pass is None:
+                one_pass = out.cpu()  # the first member's output, not a pass of its own
         return MCResult(mean=moments.mean32(), std=moments.std32(), one_pass=one_pass,
                         samples=len(self.models))
 
@@ -311,18 +314,23 @@ class MCBatchNormSource(UncertaintySource):
 
     def _set_statistics(self, batch: torch.Tensor) -> None:
         """Every BatchNorm layer's running statistics := those of ``batch`` (train mode for
-        the BatchNorm layers only, momentum 1; the variance made biased again)."""
+        the BatchNorm layers only, momentum 1; the variance made biased again).  The pass
+        stops once every BatchNorm layer has run: the rest of the network (the upsampler
+        and the tail, at HR size) would change nothing."""
         sizes: dict[nn.Module, int] = {}
 
-        def count(layer: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        def count(layer: nn.Module, args: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
             sizes[layer] = args[0].numel() // args[0].shape[1]
+            if len(sizes) == len(self.layers):
+                raise _StatisticsSet
 
-        handles = [layer.register_forward_pre_hook(count) for layer in self.layers]
+        handles = [layer.register_forward_hook(count) for layer in self.layers]
         try:
             for layer in self.layers:
                 layer.train()
                 layer.momentum = 1.0
-            self.model(batch)
+            with contextlib.suppress(_StatisticsSet):
+                self.model(batch)
         finally:
             for handle in handles:
                 handle.remove()
@@ -343,6 +351,10 @@ class MCBatchNormSource(UncertaintySource):
 
         with _kept_statistics(self.layers):
             return _sampled(self.model, x, self.samples, with_batch_statistics)
+
+
+class _StatisticsSet(Exception):
+    """Raised by :meth:`MCBatchNormSource._set_statistics` once its last BatchNorm layer ran."""
 
 
 SOURCES: dict[str, type[UncertaintySource]] = {
