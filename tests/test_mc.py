@@ -11,7 +11,7 @@ from torch import nn
 from sruq.classical.self_ensemble import SelfEnsemble
 from sruq.models import SRModel, build_model
 from sruq.models.base import MCState
-from sruq.uncertainty.mc import mc_naive, mc_predict
+from sruq.uncertainty.mc import Moments, mc_naive, mc_predict
 from sruq.uncertainty.sources import (
     DeepEnsembleSource,
     MCDropoutSource,
@@ -325,3 +325,16 @@ def test_ensemble_image_spreads_over_members_on_a_colour_image() -> None:
     assert_same(same.mean, same.one_pass)
     with pytest.raises(ValueError, match="different input channels"):
         ensemble_image([members[0], build_model("espcn", 2, n1=8, n2=4)], lr)
+
+
+def test_moments_of_a_channels_last_batch() -> None:
+    """The streamed moments sum in memory order; the statistics are those of the values."""
+    batch = lr_image(6, 2, 3, 9, 7)
+    strided = batch.view(12, 3, 9, 7).contiguous(memory_format=torch.channels_last)
+    for samples in (batch, strided.view(6, 2, 3, 9, 7)):
+        moments = Moments()
+        moments.add(samples[:4])
+        moments.add(samples[4:])
+        assert_same(moments.mean32(), batch.mean(0))
+        assert_same(moments.std32(), batch.std(0, correction=0))
+        assert moments.mean32().is_contiguous()

@@ -304,18 +304,26 @@ class Moments:
         self.m2: torch.Tensor | None = None
 
     def add(self, batch: torch.Tensor) -> None:
-        """Merge the samples stacked on dim 0 of ``batch``."""
+        """Merge the samples stacked on dim 0 of ``batch``.
+
+        The sums run over ``batch`` with its other dims in memory order (a channels-last
+        output would otherwise be read across its strides: twice the time) and the
+        statistics are put back in ``batch``'s dim order, values unchanged.
+        """
         n_b = batch.shape[0]
-        mean32 = batch.mean(dim=0)
-        m2_b = (batch - mean32).square_().sum(dim=0).double()
-        mean_b = mean32.double()
+        order = sorted(range(1, batch.ndim), key=batch.stride, reverse=True)
+        back = [order.index(d) for d in range(1, batch.ndim)]
+        dense = batch.permute(0, *order)
+        mean32 = dense.mean(dim=0)
+        m2_b = (dense - mean32).square_().sum(dim=0).double().permute(*back)
+        mean_b = mean32.double().permute(*back)
         if self.mean is None or self.m2 is None:
             self.count, self.mean, self.m2 = n_b, mean_b, m2_b
             return
         total = self.count + n_b
-        delta = mean_b - self.mean
-        self.mean += delta * (n_b / total)
-        self.m2 += m2_b + delta**2 * (self.count * n_b / total)
+        delta = mean_b.sub_(self.mean)
+        self.mean.add_(delta, alpha=n_b / total)
+        self.m2.add_(m2_b).addcmul_(delta, delta, value=self.count * n_b / total)
         self.count = total
 
     def mean32(self) -> torch.Tensor:
