@@ -467,19 +467,19 @@ def _chunk_size(
     """Samples per suffix forward under the memory budget ``max_bytes``.
 
     A sample's activations are estimated as four times the larger of its prefix state and a
-    64-channel feature map at output resolution (what SR suffixes typically hold).  Where a
-    sample's feature map is small, a chunk's feature maps stay within a third of
-    :data:`HEAP_BLOCK_BYTES`, so that the C allocator hands the same heap memory back chunk
-    after chunk (:func:`_keep_freed_blocks`); bigger chunks made it return and re-fault
-    their memory (SRResBNN x2: 15 % of the engine's time).  Where one sample's feature map
-    is bigger, more samples per call cost less.
+    64-channel feature map at output resolution (what SR suffixes typically hold).  Where
+    one sample's feature map fits in :data:`HEAP_BLOCK_BYTES`, a chunk's feature maps stay
+    within a third of it (at least one sample), so that the C allocator hands the same
+    heap memory back chunk after chunk (:func:`_keep_freed_blocks`); bigger chunks made it
+    map and fault fresh pages every time (15-20 % of the engine's time for SRResBNN x2 and
+    x4).  Where one sample's feature map is bigger, its pages are fresh anyway and more
+    samples per call cost less.
     """
     feature_map = output.numel() * output.element_size() * 64 // max(output.shape[1], 1)
     per_sample = 4 * max(_state_nbytes(state), feature_map)
     k = max(1, min(samples, max_bytes // max(per_sample, 1)))
-    small = HEAP_BLOCK_BYTES // 3 // max(feature_map, 1)
-    if small >= 1:
-        k = min(k, small)
+    if feature_map <= HEAP_BLOCK_BYTES:
+        k = min(k, max(1, HEAP_BLOCK_BYTES // 3 // max(feature_map, 1)))
     return k if max_batch is None else min(k, max_batch)
 
 
