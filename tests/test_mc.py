@@ -394,20 +394,21 @@ def test_fused_esrcnn_equals_unfused_and_naive(residual: bool,
 
 
 @pytest.mark.parametrize("max_batch", [1, 3, None])
-@pytest.mark.parametrize("body", [
-    lambda: [nn.Dropout(0.3), nn.Conv2d(8, 8, 1), nn.ReLU(), nn.Dropout(0.3),
-             nn.Conv2d(8, 3, 3, padding=1)],
-    lambda: [nn.Dropout(0.3), nn.Conv2d(8, 6, 1, bias=False), nn.Dropout(0.2), nn.ReLU(),
-             nn.Dropout(0.4), nn.Dropout(0.0), nn.ReLU(), nn.Conv2d(6, 3, 1)],
-    lambda: [nn.Dropout(0.5), nn.Conv2d(8, 3, 1)],
-], ids=["esrcnn-like", "two-dropouts-after", "pair-only"])
-def test_fused_path_equals_unfused_and_naive(body, max_batch: int | None,
+@pytest.mark.parametrize(("width", "body"), [
+    (8, lambda: [nn.Dropout(0.3), nn.Conv2d(8, 8, 1), nn.ReLU(), nn.Dropout(0.3),
+                 nn.Conv2d(8, 3, 3, padding=1)]),
+    (8, lambda: [nn.Dropout(0.3), nn.Conv2d(8, 6, 1, bias=False), nn.Dropout(0.2), nn.ReLU(),
+                 nn.Dropout(0.4), nn.Dropout(0.0), nn.ReLU(), nn.Conv2d(6, 3, 1)]),
+    (8, lambda: [nn.Dropout(0.5), nn.Conv2d(8, 3, 1)]),
+    (6, lambda: [nn.Dropout(0.3), nn.Conv2d(6, 5, 1), nn.ReLU(), nn.Conv2d(5, 3, 3, padding=1)]),
+], ids=["esrcnn-like", "two-dropouts-after", "pair-only", "six-channels"])
+def test_fused_path_equals_unfused_and_naive(width: int, body, max_batch: int | None,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The pair fused for any chunking (the same masks), with ReLUs and dropouts after it
     in place (the first dropout's scale folded into the shared product, the next one's
-    not), or nothing after it."""
+    not), or nothing after it; a channel count that is not a power of two."""
     calls = fused_calls(monkeypatch)
-    model = seeded(Chain(nn.Sequential(*body())))
+    model = seeded(Chain(nn.Sequential(*body()), width))
     kwargs = {} if max_batch is None else {"max_batch": max_batch}
     assert_fused_unfused_naive(model, lr_image(1, 3, 12, 10), 7, **kwargs)
     assert len(calls) == -(-7 // (max_batch or 7))
