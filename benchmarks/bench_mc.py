@@ -2,12 +2,15 @@
 
 (a) ESRCNN x2, T=40, 256x256 LR: the seed's loop (dropout layers in train mode, one full
     forward per sample), :func:`mc_naive` (one full forward per sample, the engine's masks)
-    and the engine :func:`mc_predict` (prefix once, batched suffix, streamed moments),
-    measured side by side; the engine's mean/std are compared with ``mc_naive``'s.  A fourth
-    line times the prefix plus T dropout-free suffix passes: the floor for any exact engine
-    that recomputes the suffix, so the seed loop's time over it bounds the speed-up.  An
+    and the engine :func:`mc_predict` (prefix once, batched suffix, streamed moments; its
+    dropout + 1x1 convolution fused, and once more with ``fuse=False``, the hook path, where
+    the model has such a pair), measured side by side; the engine's mean/std are compared
+    with ``mc_naive``'s.  A further line times the prefix plus T dropout-free suffix passes:
+    the floor for any engine that recomputes the suffix densely, so the seed loop's time
+    over it bounds the speed-up of such an engine (the fused path recomputes less).  An
     instrumented engine run then gives the share of the engine's time spent generating
-    the dropout masks, and in the dropout hooks as a whole (masks, scaled copy, zeroing).
+    the dropout masks, and in the dropout layers as a whole (hook path: masks, scaled copy,
+    zeroing; fused path: masks, sparse correction, the ReLUs and dropouts in place).
 (b) The same for SRResBNN (16 blocks, 64 channels), T=100, 64x64 LR, at x4 and x2.
 (c) Peak memory of a subprocess that runs tiled MC inference on a 2048x2048 LR image with
     ESRCNN x2 and T=8 (runs first): resident (``ru_maxrss``, VmHWM) on the CPU, and
@@ -25,6 +28,7 @@ runs its ``sruq`` too, so before/after ratios come from the same conditions.
 Times are wall clock and process CPU time; each variant runs ``--repeat`` times,
 interleaved, and the fastest run counts.  On a busy machine, thread-pool barriers stall
 many small ops (the seed loops more than the engine): ``--threads 1`` gives steadier ratios.
+Every block prints the load average before and after it.
 
 Run:  .venv/bin/python benchmarks/bench_mc.py  [--quick] [--repeat 2] [--skip-memory]
       [--threads N] [--device cpu|cuda] [--baseline OLD/src] [--upscale] [--only NAME]
@@ -55,7 +59,7 @@ from sruq.models import SRModel, build_model
 from sruq.models.checkpoint import save_weights
 from sruq.models.srcnn import ESRCNN
 from sruq.models.srresnet import SRResBNN
-from sruq.uncertainty import masks, mc
+from sruq.uncertainty import fused, masks, mc
 from sruq.uncertainty.mc import mc_naive, mc_predict
 from sruq.uncertainty.tiling import predict_image
 
@@ -126,17 +130,30 @@ def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float,
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
-def load_baseline(src: Path) -> ModuleType:
-    """``sruq/uncertainty/mc.py`` of another checkout's ``src`` folder, as its own module."""
-    path = src / "sruq" / "uncertainty" / "mc.py"
-    if not path.is_file():
-        raise SystemExit(f"--baseline: {path} does not exist")
-    spec = importlib.util.spec_from_file_location("baseline_mc", path)
+def _load_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def load_baseline(src: Path) -> ModuleType:
+    """``sruq/uncertainty/mc.py`` of another checkout's ``src`` folder, as its own module,
+    with that checkout's ``masks.py`` (and ``fused.py``) in place of this one's."""
+    folder = src / "sruq" / "uncertainty"
+    if not (folder / "mc.py").is_file():
+        raise SystemExit(f"--baseline: {folder / 'mc.py'} does not exist")
+    module = _load_module("baseline_mc", folder / "mc.py")
+    for name in ("masks", "fused"):
+        if (folder / f"{name}.py").is_file() and hasattr(module, name):
+            setattr(module, name, _load_module(f"baseline_{name}", folder / f"{name}.py"))
+    return module
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 class HookTimer:
@@ -160,9 +177,11 @@ class HookTimer:
         """Wall time of ``fn()`` with the instruments in place."""
         saved = [(masks, name, getattr(masks, name))
                  for name in ("sample_keys", "feature_drops", "element_drops")]
-        saved.append((mc._MaskSampler, "hook", mc._MaskSampler.hook))
+        saved += [(mc._MaskSampler, name, getattr(mc._MaskSampler, name))
+                  for name in ("hook", "_fused_run")]
         for owner, name, fn_ in saved:
-            setattr(owner, name, self._wrap(fn_, "hooks" if name == "hook" else "masks"))
+            field = "masks" if owner is masks else "hooks"
+            setattr(owner, name, self._wrap(fn_, field))
         try:
             return timed(fn, self.device)[0]
         finally:
@@ -186,11 +205,16 @@ def compare(
         "floor: prefix + T suffixes, no dropout": lambda: suffix_floor(model, x, samples),
         "bound: exact, 1st stage free": lambda: exact_bound(model, x, samples),
     }
+    if fused.fusable_pairs(model, model.dropout_layers()):
+        variants["engine, fuse=False (hook path)"] = lambda: mc_predict(
+            model, x, samples, seed=0, fuse=False
+        )
     if baseline is not None:
         variants["baseline engine (--baseline)"] = lambda: baseline.mc_predict(
             model, x, samples, seed=0
         )
     best = {name: (float("inf"), float("inf")) for name in variants}
+    before = load_average()
     outputs: dict[str, object] = {}
     mc_predict(model, x[..., :16, :16], 2)  # warm-up: allocator, oneDNN primitives
     if baseline is not None:
@@ -201,7 +225,8 @@ def compare(
             best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
     engine, naive = outputs["engine mc_predict"], outputs["mc_naive (engine masks)"]
     threads = "GPU" if device.type == "cuda" else f"threads {torch.get_num_threads()}"
-    print(f"\n== {title}: T={samples}, LR {tuple(x.shape[-2:])}, {threads}")
+    print(f"\n== {title}: T={samples}, LR {tuple(x.shape[-2:])}, {threads}; "
+          f"before: {before}, after: {load_average()}")
     ew, ec = best["engine mc_predict"]
     sw, sc = best["seed loop (train-mode dropout)"]
     print(f"  {'':40s} {'':27s} engine speed-up over it  seed loop / it (cpu)")
@@ -217,6 +242,9 @@ def compare(
     )
     fw, fc = best["floor: prefix + T suffixes, no dropout"]
     line = f"  engine / floor: wall {ew / fw:.2f}, cpu {ec / fc:.2f}"
+    if "engine, fuse=False (hook path)" in best:
+        uw, uc = best["engine, fuse=False (hook path)"]
+        line += f"; unfused engine / floor: wall {uw / fw:.2f}, cpu {uc / fc:.2f}"
     if baseline is not None:
         bw, bc = best["baseline engine (--baseline)"]
         line += f"; baseline engine / floor: wall {bw / fw:.2f}, cpu {bc / fc:.2f}"
@@ -226,8 +254,9 @@ def compare(
     total = timer.run(lambda: mc_predict(model, x, samples, seed=0))
     print(
         f"  instrumented engine run, wall {total:.2f} s: mask generation {timer.masks:.3f} s "
-        f"({100 * timer.masks / total:.1f} %), dropout hooks in all (masks, scaled copy, "
-        f"zeroing) {timer.hooks:.3f} s ({100 * timer.hooks / total:.1f} %)"
+        f"({100 * timer.masks / total:.1f} %), dropout layers in all (masks; scaled copy "
+        f"and zeroing, or the fused sparse correction and in-place tail) {timer.hooks:.3f} s "
+        f"({100 * timer.hooks / total:.1f} %)"
     )
 
 
@@ -267,7 +296,8 @@ def memory(size: int, samples: int, device: torch.device) -> None:
                                        "cuda_peak_kib")}
     gpu = f", peak CUDA allocation {gib['cuda_peak_kib']:.2f} GiB" if device.type == "cuda" else ""
     print(
-        f"\n== ESRCNN x2 tiled, T={samples}, LR {size}x{size} -> HR {out['shape']}: "
+        f"\n== ESRCNN x2 tiled, T={samples}, LR {size}x{size} -> HR {out['shape']} "
+        f"({load_average()} after): "
         f"peak RSS (ru_maxrss) {gib['peak_kib']:.2f} GiB, VmHWM {gib['vm_hwm_kib']:.2f} GiB "
         f"(after imports {gib['after_import_kib']:.2f} GiB){gpu}, {out['seconds']:.0f} s"
     )
@@ -287,9 +317,12 @@ def upscale_inputs(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
     return image, weights
 
 
-def upscale(device: torch.device, threads: int, baseline_src: Path | None, quick: bool) -> None:
+def upscale(device: torch.device, threads: int, baseline_src: Path | None, quick: bool,
+            repeat: int) -> None:
     """Time ``sruq upscale`` (T=40, tiled) on :data:`UPSCALE_LR` in a subprocess, for this
-    checkout and, with ``--baseline``, the other one (``quick``: 256x192, T=4)."""
+    checkout and, with ``--baseline``, the other one (``quick``: 256x192, T=4), ``repeat``
+    times interleaved; the fastest run counts (the first process on a machine can take
+    twice as long: measured 343 s then 149 s, in either order of the checkouts)."""
     size, samples = ((192, 256), 4) if quick else (UPSCALE_LR, 40)
     runs = [("this checkout", Path(__file__).resolve().parents[1] / "src")]
     if baseline_src is not None:
@@ -299,17 +332,23 @@ def upscale(device: torch.device, threads: int, baseline_src: Path | None, quick
         image, weights = upscale_inputs(Path(tmp), size)
         print(f"\n== sruq upscale, ESRCNN x2, T={samples}, tiled, LR {size[1]}x{size[0]} "
               f"({size[0] * size[1] / 1e6:.2f} MP), device {device}, "
-              f"threads {threads or 'torch default'}")
-        for name, src in runs:
-            env = dict(os.environ, PYTHONPATH=str(src))
-            if threads:
-                env["OMP_NUM_THREADS"] = str(threads)
-            cmd = [sys.executable, "-c", code, "upscale", "--weights", str(weights),
-                   "--samples", str(samples), "--device", str(device), "--quiet",
-                   "--out", str(Path(tmp) / name.split()[0]), str(image)]
-            start = time.perf_counter()
-            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-            print(f"  {name:24s} wall {time.perf_counter() - start:7.1f} s")
+              f"threads {threads or 'torch default'}, {load_average()}")
+        best = {name: float("inf") for name, _ in runs}
+        for index in range(repeat):
+            for name, src in runs:
+                env = dict(os.environ, PYTHONPATH=str(src))
+                if threads:
+                    env["OMP_NUM_THREADS"] = str(threads)
+                cmd = [sys.executable, "-c", code, "upscale", "--weights", str(weights),
+                       "--samples", str(samples), "--device", str(device), "--quiet",
+                       "--out", str(Path(tmp) / f"{name.split()[0]}{index}"), str(image)]
+                start = time.perf_counter()
+                subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+                wall = time.perf_counter() - start
+                best[name] = min(best[name], wall)
+                print(f"  {name:24s} wall {wall:7.1f} s ({load_average()} after)")
+        if repeat > 1:
+            print("  fastest: " + ", ".join(f"{name} {wall:.1f} s" for name, wall in best.items()))
 
 
 def pick_device(name: str) -> torch.device:
@@ -375,7 +414,7 @@ def main() -> None:
             baseline,
         )
     if args.upscale:
-        upscale(device, args.threads, args.baseline, quick)
+        upscale(device, args.threads, args.baseline, quick, args.repeat)
 
 
 if __name__ == "__main__":

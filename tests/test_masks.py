@@ -99,6 +99,26 @@ def test_element_drops_are_a_bernoulli_process(
     assert everything.tolist() == list(range(24))
 
 
+@pytest.mark.parametrize(("shape", "origin", "p"), [
+    ((3, 40, 150, 64), (0, 0), 0.04), ((2, 17, 130, 3), (3, 70), 0.2), ((2, 5, 9, 4), (1, 2), 0.9)])
+def test_ordered_drops_are_the_same_elements(
+    shape: tuple[int, int, int, int], origin: tuple[int, int], p: float,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ordered=True`` (what the fused path's sparse product needs): the same elements, in
+    an ascending piece and a rest, for any batching of the units."""
+    keys = masks.sample_keys(5, 1, 0, shape[0], CPU)
+    want = dropped_elements(keys, shape, origin, p)
+    for group in (masks.GROUP, 300):
+        monkeypatch.setattr(masks, "GROUP", group)
+        ascending, rest = masks.element_drops(keys, shape, origin, p, ordered=True)
+        assert bool((ascending[1:] > ascending[:-1]).all())
+        assert torch.equal(torch.cat([ascending, rest]).sort().values, want)
+    assert len(rest) < len(ascending) // 50  # the first draw covers almost every unit
+    everything = masks.element_drops(keys, (1, 2, 3, 4), origin, 1.0, ordered=True)
+    assert everything[0].tolist() == list(range(24)) and len(everything[1]) == 0
+
+
 def test_feature_drops_have_the_rate() -> None:
     keys = masks.sample_keys(3, 1, 0, 50, CPU)
     dropped = masks.feature_drops(keys, 4, 500, 0.2)

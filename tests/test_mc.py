@@ -10,7 +10,8 @@ from torch import nn
 
 from sruq.models import SRModel, build_model
 from sruq.models.base import MCState
-from sruq.uncertainty.mc import mc_naive, mc_predict
+from sruq.uncertainty import fused
+from sruq.uncertainty.mc import MCResult, Moments, mc_naive, mc_predict
 from sruq.uncertainty.sources import (
     DeepEnsembleSource,
     MCDropoutSource,
@@ -325,3 +326,130 @@ def test_ensemble_image_spreads_over_members_on_a_colour_image() -> None:
     assert_same(same.mean, same.one_pass)
     with pytest.raises(ValueError, match="different input channels"):
         ensemble_image([members[0], build_model("espcn", 2, n1=8, n2=4)], lr)
+
+
+class Chain(SRModel):
+    """A bicubic x2, a 3x3 convolution and ReLU as the prefix, then ``body`` on its output."""
+
+    def __init__(self, body: nn.Sequential, width: int = 8) -> None:
+        super().__init__(scale=2)
+        self.head = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU())
+        self.body = body
+
+    def mc_prefix(self, x: torch.Tensor) -> MCState:
+        return self.head(F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False))
+
+    def mc_suffix(self, state: MCState) -> torch.Tensor:
+        assert isinstance(state, torch.Tensor)
+        return self.body(state)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mc_suffix(self.mc_prefix(x))
+
+
+class Seq(nn.Sequential):
+    """An ``nn.Sequential`` subclass: its forward may differ, so nothing is fused in it."""
+
+
+def fused_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the fused path's runs (one per chunk and fused pair)."""
+    calls: list[int] = []
+    original = fused.dropout_conv
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fused, "dropout_conv", counted)
+    return calls
+
+
+def assert_fused_unfused_naive(model: SRModel, x: torch.Tensor, samples: int, **kwargs: int
+                               ) -> MCResult:
+    fused_result = mc_predict(model, x, samples, seed=3, **kwargs)
+    unfused = mc_predict(model, x, samples, seed=3, fuse=False, **kwargs)
+    naive = mc_naive(model, x, samples, seed=3)
+    atol = 1e-6 * max(1.0, float(naive.one_pass.abs().max()))  # float32 rounding
+    for got in (fused_result, unfused):
+        assert_same(got.mean, naive.mean, atol)
+        assert_same(got.std, naive.std, atol)
+        assert_same(got.one_pass, naive.one_pass, atol)
+    assert float(naive.std.mean()) > 1e-3
+    return fused_result
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_fused_esrcnn_equals_unfused_and_naive(residual: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """ESRCNN's dropout on the prefix state and its 1x1 convolution run as one shared
+    product plus a sparse correction per sample (and the ReLU and dropout after it in
+    place): the statistics of the hook path and of one full pass per sample."""
+    torch.manual_seed(0)
+    model = build_model("esrcnn", 2, residual=residual)
+    assert fused.fusable_pairs(model, model.dropout_layers()) == {model.body: {0}}
+    calls = fused_calls(monkeypatch)
+    assert_fused_unfused_naive(model, lr_image(1, 3, 14, 17), 5, max_batch=2)
+    assert len(calls) == 3  # one per chunk
+    assert_fused_unfused_naive(model, lr_image(2, 3, 9, 11), 4, max_batch=3)  # two images
+
+
+@pytest.mark.parametrize("max_batch", [1, 3, None])
+@pytest.mark.parametrize(("width", "body"), [
+    (8, lambda: [nn.Dropout(0.3), nn.Conv2d(8, 8, 1), nn.ReLU(), nn.Dropout(0.3),
+                 nn.Conv2d(8, 3, 3, padding=1)]),
+    (8, lambda: [nn.Dropout(0.3), nn.Conv2d(8, 6, 1, bias=False), nn.Dropout(0.2), nn.ReLU(),
+                 nn.Dropout(0.4), nn.Dropout(0.0), nn.ReLU(), nn.Conv2d(6, 3, 1)]),
+    (8, lambda: [nn.Dropout(0.5), nn.Conv2d(8, 3, 1)]),
+    (6, lambda: [nn.Dropout(0.3), nn.Conv2d(6, 5, 1), nn.ReLU(), nn.Conv2d(5, 3, 3, padding=1)]),
+], ids=["esrcnn-like", "two-dropouts-after", "pair-only", "six-channels"])
+def test_fused_path_equals_unfused_and_naive(width: int, body, max_batch: int | None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair fused for any chunking (the same masks), with ReLUs and dropouts after it
+    in place (the first dropout's scale folded into the shared product, the next one's
+    not), or nothing after it; a channel count that is not a power of two."""
+    calls = fused_calls(monkeypatch)
+    model = seeded(Chain(nn.Sequential(*body()), width))
+    kwargs = {} if max_batch is None else {"max_batch": max_batch}
+    assert_fused_unfused_naive(model, lr_image(1, 3, 12, 10), 7, **kwargs)
+    assert len(calls) == -(-7 // (max_batch or 7))
+
+
+@pytest.mark.parametrize("case", ["3x3 after", "hooked conv", "not the state", "subclass",
+                                  "feature dropout"])
+def test_fused_path_keeps_out_where_it_must_not_apply(case: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a plain sequential's dropout on the prefix state followed by a plain 1x1
+    convolution with no hooks is fused; everywhere else the hook path gives the same
+    statistics as the naive loop."""
+    calls = fused_calls(monkeypatch)
+    pair = [nn.Dropout(0.3), nn.Conv2d(8, 8, 1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1)]
+    model: SRModel
+    if case == "3x3 after":
+        model = Chain(nn.Sequential(nn.Dropout(0.3), nn.Conv2d(8, 3, 3, padding=1)))
+    elif case == "not the state":
+        model = Chain(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), *pair))
+    elif case == "subclass":
+        model = Chain(Seq(*pair))
+    elif case == "feature dropout":
+        model = TinyRes()
+    else:
+        model = Chain(nn.Sequential(*pair))
+        seen: list[int] = []
+        model.body[1].register_forward_hook(lambda m, a, out: seen.append(out.shape[0]))
+    assert_fused_unfused_naive(seeded(model), lr_image(1, 3, 8, 9), 6, max_batch=4)
+    assert calls == []
+    if case == "hooked conv":
+        assert seen == [1, 4, 2] * 2 + [1] * 7  # engine fused and unfused, naive
+
+
+def test_moments_of_a_channels_last_batch() -> None:
+    """The streamed moments sum in memory order; the statistics are those of the values."""
+    batch = lr_image(6, 2, 3, 9, 7)
+    strided = batch.view(12, 3, 9, 7).contiguous(memory_format=torch.channels_last)
+    for samples in (batch, strided.view(6, 2, 3, 9, 7)):
+        moments = Moments()
+        moments.add(samples[:4])
+        moments.add(samples[4:])
+        assert_same(moments.mean32(), batch.mean(0))
+        assert_same(moments.std32(), batch.std(0, correction=0))
+        assert moments.mean32().is_contiguous()

@@ -11,13 +11,20 @@ element position in image coordinates), computed with tensor ops on the activati
 device.  Sample ``t`` therefore gets the same masks whatever the chunk size, the tile grid
 (tiles pass their ``origin``) or the device, and the reference loop :func:`mc_naive` (one
 full forward per sample) reproduces the engine exactly for the same seed.
+
+Where an element-wise dropout sits on the prefix state and a 1x1 convolution follows it (the
+ESRCNN recipe), the engine computes that convolution once and corrects it sparsely per
+sample instead of running the hook (:mod:`sruq.uncertainty.fused`, ``fuse=True``): the
+state is then not copied per sample, and the ReLUs and element-wise dropouts right after
+the convolution work in place on its output (:meth:`_MaskSampler.sequential`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from functools import cache, partial
 from typing import Any
 
 import torch
@@ -25,11 +32,13 @@ from torch import nn
 
 from sruq.core.errors import check_count
 from sruq.models.base import DROPOUT_KINDS, FEATURE_DROPOUT, MC_DROPOUT, MCState, SRModel
-from sruq.uncertainty import masks
+from sruq.uncertainty import fused, masks
 from sruq.uncertainty.settings import DEFAULT_SAMPLES
 
 DEFAULT_MAX_BYTES = 1 << 30
 """Approximate activation memory one chunk of samples may use (see :func:`_chunk_size`)."""
+HEAP_BLOCK_BYTES = 24 << 20
+"""Blocks up to this size come from the C heap once :func:`_keep_freed_blocks` ran."""
 
 
 Suffix = Callable[[MCState], tuple[torch.Tensor, ...]]
@@ -124,7 +133,13 @@ class _MaskSampler:
 
     def __init__(self, layers: list[nn.Module], seed: int) -> None:
         self.layers = layers
+        self.layer_ids = {id(layer) for layer in layers}
         self.seed = seed
+        self.fused: dict[nn.Module, set[int]] = {}
+        self.shared: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}
+        self.feeds_pair: set[int] = set()
+        self.products: dict[tuple[int, int, float], fused.SharedProduct] = {}
+        self.outputs: dict[int, torch.Tensor] = {}
         self.batch = 1
         self.start = 0
         self.calls = 0
@@ -196,34 +211,196 @@ class _MaskSampler:
         if not self.active:
             return None
         x = args[0]
-        call, self.calls = self.calls, self.calls + 1
-        samples = x.shape[0] // self.batch
-        keep = 1.0 - module.p
-        scale = 1.0 / keep if keep > 0 else 0.0
-        keys = masks.sample_keys(self.seed, call, self.start, samples, x.device)
+        call, keys = self._next_call(x)
+        scale = _inverted_scale(module.p)
         if isinstance(module, FEATURE_DROPOUT):
             dropped = masks.feature_drops(keys, self.batch, x.shape[1], module.p)
             mask = torch.where(dropped, 0.0, scale).to(x.dtype)
             return x * mask.view(*x.shape[:2], *([1] * (x.ndim - 2)))
         out = self._scaled(call, x, scale)
-        if x.ndim == 4:
-            n, c, h, w = x.shape
-            shape, origin = (n, h, w, c), self._offset(h, w)
-        else:
-            shape, origin = (x.shape[0], 1, 1, x[0].numel()), (0, 0)
-        flat = _flat(out)
-        for dropped in masks.element_drops(keys, shape, origin, module.p):
-            flat.index_fill_(0, dropped, 0)
+        self._zero_dropped(module.p, keys, out)
         return out
 
+    def _next_call(self, x: torch.Tensor) -> tuple[int, torch.Tensor]:
+        """The number of this dropout call and its samples' keys (``x``: its input)."""
+        call, self.calls = self.calls, self.calls + 1
+        samples = x.shape[0] // self.batch
+        return call, masks.sample_keys(self.seed, call, self.start, samples, x.device)
+
+    def _element_shape(self, x: torch.Tensor) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+        """The ``(N, H, W, C)`` block and origin of element masks for ``x`` (4-D: channels-last
+        in image coordinates; otherwise row-major per image)."""
+        if x.ndim == 4:
+            n, c, h, w = x.shape
+            return (n, h, w, c), self._offset(h, w)
+        return (x.shape[0], 1, 1, x[0].numel()), (0, 0)
+
+    def _zero_dropped(self, p: float, keys: torch.Tensor, out: torch.Tensor) -> None:
+        """Zero the dropped elements of ``out``, a tensor with a spare element (see
+        :func:`_scaled_layout`)."""
+        shape, origin = self._element_shape(out)
+        flat = _flat(out)
+        for dropped in masks.element_drops(keys, shape, origin, p):
+            flat.scatter_(0, dropped, 0.0)  # index_fill_: a fifth slower
+
+    def share(self, repeated: MCState, state: MCState) -> None:
+        """Announce that the suffix runs on ``repeated``: the prefix ``state`` repeated along
+        the batch (``state`` itself for the dropout-free pass)."""
+        pairs = zip(_tensors(repeated), _tensors(state), strict=True)
+        self.shared = {id(r): (r, s, j) for j, (r, s) in enumerate(pairs)}
+
+    def _state_of(self, x: torch.Tensor) -> tuple[torch.Tensor, int] | None:
+        """``(prefix state tensor, its place in the state)`` when ``x`` is that tensor
+        repeated (:meth:`share`), else None."""
+        entry = self.shared.get(id(x))
+        return None if entry is None or entry[0] is not x else (entry[1], entry[2])
+
+    def _hooks_are_ours(self, *modules: nn.Module) -> bool:
+        """Whether torch would run only this sampler's hooks on ``modules`` (none on
+        non-dropout modules), so that skipping their calls changes nothing else."""
+        if _global_hooks():
+            return False
+        for module in modules:
+            if module._forward_pre_hooks:
+                return False
+            hooks = list(module._forward_hooks.values())
+            if hooks and not (hooks == [self.hook] and id(module) in self.layer_ids):
+                return False
+        return True
+
+    def _can_fuse(self, dropout: nn.Module, conv: nn.Module, x: torch.Tensor,
+                  state: torch.Tensor) -> bool:
+        """Whether :func:`fused.dropout_conv` may stand in for ``conv(dropout(x))``."""
+        weight = conv.weight
+        return (
+            x.device.type == "cpu"
+            and x.ndim == 4
+            and x.dtype in fused.FLOAT_TYPES
+            and weight.dtype == x.dtype
+            and weight.device == x.device
+            and state.is_contiguous(memory_format=torch.channels_last)
+            and 0 < dropout.p < 1
+            and self._hooks_are_ours(dropout, conv)
+        )
+
+    def _dropout_conv(self, dropout: nn.Module, conv: nn.Module, x: torch.Tensor,
+                      state: torch.Tensor, post: float) -> torch.Tensor:
+        """``post * conv(dropout(x))`` for ``x`` the prefix ``state`` repeated, from the
+        shared product and the dropped elements (:mod:`sruq.uncertainty.fused`)."""
+        call, keys = self._next_call(x)
+        shape, origin = self._element_shape(x)
+        dropped = masks.element_drops(keys, shape, origin, dropout.p, ordered=True)
+        key = (id(conv), id(state), post)
+        product = self.products.get(key)
+        if product is None or product.state is not state:
+            assert isinstance(conv, nn.Conv2d)
+            product = self.products[key] = fused.SharedProduct(conv, state, dropout.p, post)
+        out = fused.dropout_conv(product, dropped, x.shape[0] // state.shape[0],
+                                 self.outputs.get(call) if self.reuse else None)
+        if self.reuse:
+            self.outputs[call] = _flat(out)
+        return out
+
+    def _in_place_tail(self, modules: list[nn.Module]) -> list[nn.Module]:
+        """The ReLUs and element-wise dropouts (``p < 1``) at the start of ``modules``, which
+        may run in place on a fused output (no hooks but the mask hook)."""
+        tail = []
+        for module in modules:
+            relu = type(module) is nn.ReLU
+            drop = type(module) is nn.Dropout and module.p < 1 and (
+                module.p == 0 or id(module) in self.layer_ids)
+            if not (relu or drop) or not self._hooks_are_ours(module):
+                break
+            tail.append(module)
+        return tail
+
+    def _fused_run(self, modules: list[nn.Module], x: torch.Tensor, state: torch.Tensor
+                   ) -> tuple[torch.Tensor, int]:
+        """Run ``modules`` (a fusable dropout, its 1x1 convolution, then what may follow)
+        on ``x``, the prefix ``state`` repeated: the pair fused, then the ReLUs and dropouts
+        right after it in place on its output, which nothing else holds.  The first such
+        dropout's inverted scale is folded into the shared product (ReLU commutes with a
+        positive scale), so that it only zeroes.  Returns the output and the modules run."""
+        tail = self._in_place_tail(modules[2:])
+        drops = [m for m in tail if type(m) is nn.Dropout and m.p > 0]
+        folded = drops[0] if drops else None
+        post = 1.0 if folded is None else _inverted_scale(folded.p)
+        x = self._dropout_conv(modules[0], modules[1], x, state, post)
+        for module in tail:
+            if type(module) is nn.ReLU:
+                x.relu_()
+            elif module.p > 0:
+                _, keys = self._next_call(x)
+                if module is not folded:
+                    x.mul_(_inverted_scale(module.p))
+                self._zero_dropped(module.p, keys, x)
+        return x, 2 + len(tail)
+
+    def sequential(self, seq: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``seq(x)`` as ``nn.Sequential`` runs it, with the fused path at its fusable pairs.
+
+        The forward of each plain ``nn.Sequential`` that holds an element-wise dropout
+        directly followed by a 1x1 convolution (:func:`fused.fusable_pairs`) while the
+        sampler is installed.  When such a dropout's input is the prefix state repeated
+        (:meth:`share`) in a sampled pass, the pair and the ReLUs and dropouts right after
+        it run as :meth:`_fused_run` (the same dropout calls, the same masks).  In the
+        dropout-free pass it notes which state tensors go straight into a pair
+        (:attr:`feeds_pair`: the engine need not copy them per sample).  Every other
+        module runs as usual, hooks and all.
+        """
+        modules = list(seq)
+        starts = self.fused.get(seq, set())
+        i = 0
+        while i < len(modules):
+            found = self._state_of(x) if i in starts else None
+            if found is not None and self._can_fuse(modules[i], modules[i + 1], x, found[0]):
+                if self.active:
+                    x, ran = self._fused_run(modules[i:], x, found[0])
+                    i += ran
+                    continue
+                self.feeds_pair.add(found[1])
+            x, i = modules[i](x), i + 1
+        return x
+
     @contextmanager
-    def installed(self) -> Iterator[_MaskSampler]:
+    def installed(self, model: nn.Module, fuse: bool) -> Iterator[_MaskSampler]:
+        """The mask hook on every active dropout layer and, with ``fuse``, the fused path in
+        the sequentials that have fusable pairs (:meth:`sequential`)."""
         handles = [layer.register_forward_hook(self.hook) for layer in self.layers]
+        self.fused = fused.fusable_pairs(model, self.layers) if fuse else {}
         try:
-            yield self
+            with ExitStack() as stack:
+                for seq in self.fused:
+                    stack.enter_context(_forward_replaced(seq, partial(self.sequential, seq)))
+                yield self
         finally:
             for handle in handles:
                 handle.remove()
+
+
+def _inverted_scale(p: float) -> float:
+    """What inverted dropout multiplies the kept elements by (0 for ``p = 1``)."""
+    keep = 1.0 - p
+    return 1.0 / keep if keep > 0 else 0.0
+
+
+def _global_hooks() -> bool:
+    """Whether torch has module hooks registered for every module."""
+    from torch.nn.modules import module as torch_module
+
+    return any(getattr(torch_module, name, None)
+               for name in ("_global_forward_hooks", "_global_forward_pre_hooks"))
+
+
+@contextmanager
+def _forward_replaced(module: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor]
+                      ) -> Iterator[None]:
+    """``module.forward`` is ``forward`` inside the block (an instance attribute)."""
+    module.forward = forward  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del module.forward
 
 
 @contextmanager
@@ -239,14 +416,15 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def mc_mode(model: nn.Module, seed: int) -> Iterator[_MaskSampler]:
-    """Eval mode and inference mode, dropout masks from a seeded sampler (module docs).
+def mc_mode(model: nn.Module, seed: int, fuse: bool = False) -> Iterator[_MaskSampler]:
+    """Eval mode and inference mode, dropout masks from a seeded sampler (module docs);
+    ``fuse`` enables the fused dropout + 1x1 convolution path (:meth:`_MaskSampler.sequential`).
 
     BatchNorm therefore uses its running statistics.  (The original SRResBNN code left BatchNorm in
     train mode during MC sampling, so its statistics came from the test batch itself.)
     """
     sampler = _MaskSampler(_active_dropout(model), check_count("seed", seed, 0))
-    with eval_mode(model), torch.inference_mode(), sampler.installed():
+    with eval_mode(model), torch.inference_mode(), sampler.installed(model, fuse):
         yield sampler
 
 
@@ -254,18 +432,29 @@ def _map_state(state: MCState, fn: Callable[[torch.Tensor], torch.Tensor]) -> MC
     return fn(state) if isinstance(state, torch.Tensor) else tuple(fn(t) for t in state)
 
 
+def _tensors(state: MCState) -> tuple[torch.Tensor, ...]:
+    return (state,) if isinstance(state, torch.Tensor) else tuple(state)
+
+
 def _state_nbytes(state: MCState) -> int:
     tensors = [state] if isinstance(state, torch.Tensor) else list(state)
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _repeat(state: MCState, n: int) -> MCState:
-    """``n`` copies of the state along the batch, sample-major (a view when the batch is 1)."""
+def _repeat(state: MCState, n: int, views: set[int] | frozenset[int] = frozenset()) -> MCState:
+    """``n`` copies of the state along the batch, sample-major: copied, except the tensors
+    at the places in ``views`` with a batch of 1, which only the fused path reads (an
+    expanded view, no copy)."""
     if n == 1:  # the state itself: a reshaped expand would give odd strides to a size-1 dim
         return state
-    return _map_state(
-        state, lambda t: t.unsqueeze(0).expand(n, *t.shape).reshape(n * t.shape[0], *t.shape[1:])
-    )
+
+    def repeat(j: int, t: torch.Tensor) -> torch.Tensor:
+        if j in views and t.shape[0] == 1:
+            return t.expand(n, *t.shape[1:])
+        return t.unsqueeze(0).expand(n, *t.shape).reshape(n * t.shape[0], *t.shape[1:])
+
+    repeated = tuple(repeat(j, t) for j, t in enumerate(_tensors(state)))
+    return repeated[0] if isinstance(state, torch.Tensor) else repeated
 
 
 def _channels_last(t: torch.Tensor) -> torch.Tensor:
@@ -278,12 +467,35 @@ def _chunk_size(
     """Samples per suffix forward under the memory budget ``max_bytes``.
 
     A sample's activations are estimated as four times the larger of its prefix state and a
-    64-channel feature map at output resolution (what SR suffixes typically hold).
+    64-channel feature map at output resolution (what SR suffixes typically hold).  Where
+    one sample's feature map fits in :data:`HEAP_BLOCK_BYTES`, a chunk's feature maps stay
+    within a third of it (at least one sample), so that the C allocator hands the same
+    heap memory back chunk after chunk (:func:`_keep_freed_blocks`); bigger chunks made it
+    map and fault fresh pages every time (15-20 % of the engine's time for SRResBNN x2 and
+    x4).  Where one sample's feature map is bigger, its pages are fresh anyway and more
+    samples per call cost less.
     """
     feature_map = output.numel() * output.element_size() * 64 // max(output.shape[1], 1)
     per_sample = 4 * max(_state_nbytes(state), feature_map)
     k = max(1, min(samples, max_bytes // max(per_sample, 1)))
+    if feature_map <= HEAP_BLOCK_BYTES:
+        k = min(k, max(1, HEAP_BLOCK_BYTES // 3 // max(feature_map, 1)))
     return k if max_batch is None else min(k, max_batch)
+
+
+@cache
+def _keep_freed_blocks() -> None:
+    """Let the C allocator keep freed blocks up to :data:`HEAP_BLOCK_BYTES` for reuse.
+
+    glibc's ``malloc`` maps large blocks fresh from the system and unmaps them on ``free``,
+    so every chunk's activations cost page faults (the kernel zeroes each new page); it
+    raises that threshold to the size of a freed mapped block (at most 32 MiB), and what
+    ran before decides how far.  Freeing one untouched block of :data:`HEAP_BLOCK_BYTES`
+    raises it once per process (measured: the engine on SRResBNN x2, T=100, spent 15 % of
+    its time in page faults from a fresh process and none after this).  Elsewhere it is
+    an allocation and a free.
+    """
+    torch.empty(HEAP_BLOCK_BYTES, dtype=torch.uint8, device="cpu")
 
 
 def _split(model: SRModel) -> tuple[Callable[[torch.Tensor], MCState], Suffix]:
@@ -304,18 +516,26 @@ class Moments:
         self.m2: torch.Tensor | None = None
 
     def add(self, batch: torch.Tensor) -> None:
-        """Merge the samples stacked on dim 0 of ``batch``."""
+        """Merge the samples stacked on dim 0 of ``batch``.
+
+        The sums run over ``batch`` with its other dims in memory order (a channels-last
+        output would otherwise be read across its strides: twice the time) and the
+        statistics are put back in ``batch``'s dim order, values unchanged.
+        """
         n_b = batch.shape[0]
-        mean32 = batch.mean(dim=0)
-        m2_b = (batch - mean32).square_().sum(dim=0).double()
-        mean_b = mean32.double()
+        order = sorted(range(1, batch.ndim), key=batch.stride, reverse=True)
+        back = [order.index(d) for d in range(1, batch.ndim)]
+        dense = batch.permute(0, *order)
+        mean32 = dense.mean(dim=0)
+        m2_b = (dense - mean32).square_().sum(dim=0).double().permute(*back)
+        mean_b = mean32.double().permute(*back)
         if self.mean is None or self.m2 is None:
             self.count, self.mean, self.m2 = n_b, mean_b, m2_b
             return
         total = self.count + n_b
-        delta = mean_b - self.mean
-        self.mean += delta * (n_b / total)
-        self.m2 += m2_b + delta**2 * (self.count * n_b / total)
+        delta = mean_b.sub_(self.mean)
+        self.mean.add_(delta, alpha=n_b / total)
+        self.m2.add_(m2_b).addcmul_(delta, delta, value=self.count * n_b / total)
         self.count = total
 
     def mean32(self) -> torch.Tensor:
@@ -374,6 +594,7 @@ def mc_predict(
     max_batch: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     origin: tuple[int, int] = (0, 0),
+    fuse: bool = True,
 ) -> MCResult:
     """MC-dropout statistics of ``model`` on ``x`` ((C, h, w) or (B, C, h, w)) over T samples.
 
@@ -386,7 +607,9 @@ def mc_predict(
     for any ``max_batch``/``max_bytes`` (results equal up to float rounding); ``origin`` is
     the LR (y, x) of ``x``'s top-left pixel in a larger image (a tile), whose masks it then
     gets.  A model without active dropout gets ``mean == one_pass`` and ``std == 0`` from
-    one pass.
+    one pass.  ``fuse`` (default) lets an element-wise dropout on the prefix state and the
+    1x1 convolution after it run as one shared product plus a sparse correction per sample
+    (:mod:`sruq.uncertainty.fused`; the same statistics up to float rounding).
     """
     check_count("samples", samples)  # 1: the one pass of a model without dropout
     _check_origin(origin)
@@ -394,10 +617,12 @@ def mc_predict(
         check_count("max_batch", max_batch)
     batch = _as_batch(x).to(_model_device(model, x))
     prefix, suffix = _split(model)
-    with mc_mode(model, seed) as sampler:
+    _keep_freed_blocks()
+    with mc_mode(model, seed, fuse) as sampler:
         sampler.place(origin, (batch.shape[-2], batch.shape[-1]))
         state = _map_state(prefix(batch), _channels_last)
         sampler.begin(batch.shape[0], active=False)
+        sampler.share(state, state)
         first = suffix(state)
         moments = [Moments() for _ in first]
         if not sampler.layers:
@@ -409,7 +634,9 @@ def mc_predict(
         while done < samples:
             n = min(k, samples - done)
             sampler.begin(batch.shape[0], active=True, start=done)
-            _outputs_to_moments(suffix(_repeat(state, n)), n, moments)
+            repeated = _repeat(state, n, sampler.feeds_pair)
+            sampler.share(repeated, state)
+            _outputs_to_moments(suffix(repeated), n, moments)
             done += n
     return _result(x, samples, moments, first[0])
 
