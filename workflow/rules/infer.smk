@@ -19,6 +19,7 @@ rule upscale:
         preset=lambda w: ALL_PRESETS[w.degradation],
         classical=config["classical"],
         device=config["device"],
+    threads: 1
     conda:
         "../../envs/infer.yaml"
     script:
@@ -44,6 +45,7 @@ rule self_ensemble:
         device=config["device"],
         mc=config["mc"],
         heatmap=config["heatmap"],
+    threads: 1
     resources:
         gpu=1,
     conda:
@@ -75,6 +77,7 @@ rule test_time_sampling:
         heatmap=config["heatmap"],
         seed=config["seed"],
         train_batch=train_batch,
+    threads: 1
     resources:
         gpu=1,
     conda:

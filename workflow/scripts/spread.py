@@ -28,4 +28,5 @@ with log_to(snakemake.log[0]):
         patches=Path(inputs.patches) if "patches" in inputs.keys() else None,
         train_batch=params.get("train_batch"),
         device=params.device,
+        threads=snakemake.threads,
     )

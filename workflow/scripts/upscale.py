@@ -20,4 +20,5 @@ with log_to(snakemake.log[0]):
         Path(inputs.lr),
         Path(snakemake.output[0]),
         device=snakemake.params.device,
+        threads=snakemake.threads,
     )

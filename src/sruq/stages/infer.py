@@ -114,8 +114,10 @@ class Method:
                             dictionary=self.dictionary, device=str(device))
 
 
-def upscale_method(method: Method, lr_dir: Path, sr_dir: Path, device: str = "auto") -> None:
+def upscale_method(method: Method, lr_dir: Path, sr_dir: Path, device: str = "auto",
+                   threads: int | None = None) -> None:
     """Rule ``upscale``: super-resolve a folder once with a method without a spread."""
+    _threads(threads)
     dev = pick_device(device)
     upscale_folder(method.build(dev), Path(lr_dir), Path(sr_dir), dev)
 
@@ -125,6 +127,7 @@ def spread_method(
     mc: Mapping[str, Any] | None = None, heatmap: Mapping[str, Any] | None = None,
     seed: int = 0, hr_dir: Path | None = None, calibration: Path | None = None,
     patches: Path | None = None, train_batch: int | None = None, device: str = "auto",
+    threads: int | None = None,
 ) -> None:
     """Rules ``self_ensemble`` and ``test_time_sampling``: a ``+x8``, ``+tta`` or ``+mcbn``
     variant through its source (:func:`~sruq.uncertainty.sources.build_source`; ``+mcbn``
@@ -134,6 +137,7 @@ def spread_method(
     if variant not in SPREAD_VARIANTS:
         raise ValueError(f"method {method.name!r} has no spread (variants with one: "
                          f"{', '.join(SPREAD_VARIANTS)})")
+    _threads(threads)
     dev = pick_device(device)
     source = build_source(variant, [method.build(dev)],
                           MCSettings.from_config(mc), seed=seed, patches=patches,
