@@ -147,10 +147,11 @@ def shift_markdown(table: pd.DataFrame) -> str:
             block, f"### Degradation shift: {dataset} ×{scale} — pixel uncertainty",
             "Means over the test images of per-image values on Y. Static: today's "
             "calibration on every image (σ-scaling and conformal factor from the validation "
-            "images at the training degradation); shift-aware: a flagged image's factor "
-            "follows its LR-statistics profile, fitted on the validation images at the "
-            "other degradations, leaving out the one tested (docs/metrics.md; 90% "
-            "nominal coverage).", pixels))
+            "images at the training degradation); shift-aware: the factor of an image "
+            "that is flagged, or whose LR-statistics profile predicts wider intervals than "
+            "95% of the validation images, follows that profile, fitted on the validation "
+            "images at the other degradations, leaving out the one tested (docs/metrics.md; "
+            "90% nominal coverage).", pixels))
     return "\n\n".join(parts) + "\n"
 
 
