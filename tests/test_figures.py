@@ -183,6 +183,42 @@ def test_heatmap_grid_one_scale_for_error_and_std(run, tmp_path):
     _check_saved(save_figure(fig, tmp_path / "heat"), fig)
 
 
+def test_heatmap_grid_widens_a_shifted_images_std(run):
+    """A model's widening (its shift-aware interval over the static one on this image)
+    multiplies the std it shows, after the sigma scale, and the title says both."""
+    hr = run["hr"]["chelsea"]
+    mean, std = _mc_like(run, "chelsea")
+    fig = heatmap_grid(hr, {"a": (mean, std), "b": (mean, std)},
+                       sigma_scales={"a": 3.0, "b": 3.0}, widenings={"a": 2.5})
+    axes = [ax for ax in fig.axes if ax.images]
+    np.testing.assert_allclose(axes[2].images[0].get_array(), 7.5 * std.mean(axis=0),
+                               rtol=1e-6)
+    np.testing.assert_allclose(axes[5].images[0].get_array(), 3.0 * std.mean(axis=0),
+                               rtol=1e-6)
+    assert axes[2].get_title().startswith("std x 3 (sigma-scaled)\nx 2.5 (shift-aware)\n")
+    assert "shift-aware" not in axes[5].get_title()
+
+
+def test_the_heatmaps_read_each_sources_widening_from_its_uncertainty_table(tmp_path):
+    """rule uncertainty_figures: a source's ``interval_q`` over ``conformal_q`` on the
+    figure's image (its uncertainty-metrics CSV), where that widens it."""
+    from sruq.core.io import write_csv
+    from sruq.stages.report import _shift_widenings
+
+    tables = {
+        "flagged": pd.DataFrame({"image": ["0801", "baboon"], "conformal_q": [2.0, 2.0],
+                                 "interval_q": [2.0, 7.0]}),
+        "static": pd.DataFrame({"image": ["baboon"], "conformal_q": [2.0],
+                                "interval_q": [2.0]}),
+        "no-intervals": pd.DataFrame({"image": ["baboon"], "uce": [0.1]}),
+    }
+    paths = {}
+    for name, table in tables.items():
+        write_csv(table, paths.setdefault(name, tmp_path / f"{name}.csv"))
+    assert _shift_widenings(paths, "baboon") == {"flagged": pytest.approx(3.5)}
+    assert _shift_widenings(paths, "0801") == {}  # a leading zero stays part of the name
+
+
 def test_heatmap_grid_rejects_bad_input(run):
     hr = run["hr"]["chelsea"]
     mean, std = _mc_like(run, "chelsea")

@@ -24,6 +24,7 @@ from sruq.shift.calibration import (
     Widening,
     image_q,
     left_out,
+    shown_widening,
 )
 from sruq.shift.scores import (
     FLAG_COLUMN,
@@ -161,6 +162,38 @@ def test_a_result_is_judged_by_the_widening_that_never_saw_its_degradation():
     assert image_q(1.6, fit, np.zeros(4), flagged=False) == 1.6  # like the training data
     assert image_q(1.6, None, z, flagged=True) == 1.6
     assert image_q(1e6, fit, z, flagged=True) == 1e6  # never narrower
+
+
+def test_sruq_upscale_widens_a_heatmap_as_the_workflow_widens_the_interval():
+    """``sruq upscale``'s factor for an input: its interval under the widening fitted on
+    every degradation (the input's own is unknown) over the static one; 1 without a
+    verdict, a profile, a calibration or a widening, or for an ordinary profile."""
+    from sruq.cli.source import ResolvedSource
+    from sruq.shift.scoring import ImageVerdict
+
+    widening = Widening(2.0, np.array([0, 0, 0, 0, 0.5, 0, 0, 0]), 1.0, ("bicubic", "blur"))
+    source = ResolvedSource("mc", "esrcnn", None, 3.0, conformal_q=2.0, widening=widening)
+    z = np.array([-3.0, 0, 0, 0])  # 3 sd low on the first statistic: weight 0.5 per sd
+    flagged = ImageVerdict("lr-statistics", 9.0, 2.5, True, z)
+    assert source.heatmap_widening(flagged) == pytest.approx(widening.q(z) / 2.0)
+    assert source.heatmap_widening(flagged) > 1
+    assert source.heatmap_widening(ImageVerdict("lr-statistics", 1.0, 2.5, False, z)) == 1.0
+    assert source.heatmap_widening(ImageVerdict("lr-statistics", 9.0, 2.5, True)) == 1.0
+    assert source.heatmap_widening(None) == 1.0
+    for other in (ResolvedSource("mc", "esrcnn", None, 3.0, conformal_q=2.0),
+                  ResolvedSource("mc", "esrcnn", None, 3.0, widening=widening)):
+        assert other.heatmap_widening(flagged) == 1.0
+
+
+def test_the_heatmaps_widen_by_the_ratio_of_the_intervals():
+    """What a heatmap multiplies a widened image's std by: its interval factor over the
+    static one; 1 where the tables' six-digit rounding is all that differs, or a factor is
+    missing (NaN in a table, no conformal factor)."""
+    assert shown_widening(4.5, 1.5) == pytest.approx(3.0)
+    assert shown_widening(16.407161, 16.40716) == 1.0  # rounding, not a widening
+    assert shown_widening(1.5, 1.5) == 1.0
+    assert shown_widening(None, 1.5) == shown_widening(2.0, None) == 1.0
+    assert shown_widening(float("nan"), 1.5) == shown_widening(2.0, float("nan")) == 1.0
 
 
 def test_an_unflagged_image_whose_profile_predicts_wider_intervals_is_widened():

@@ -37,6 +37,7 @@ from sruq.report.viewer import (
     unpack,
 )
 from sruq.stages.report import results_viewer
+from sruq.uncertainty.files import read_sigma_scale
 from sruq.uncertainty.heatmaps import DEFAULT_SCALE, RECIPE_SCALE, HeatmapScale
 from sruq.uncertainty.settings import HeatmapSettings
 
@@ -274,6 +275,7 @@ def test_a_shift_verdict_shows_on_its_methods_panel(tiny_run, chromium, tmp_path
     flagged = (per_image["method"] == "esrcnn") & (per_image["image"] == "chelsea")
     per_image.loc[flagged, "shift_score"] = 0.97
     per_image["shift_flagged"] = np.where(trained, flagged, None)
+    per_image.loc[flagged, "interval_q"] = 3 * per_image.loc[flagged, "conformal_q"]
     per_image.to_csv(tables / "per_image.csv", index=False)
     out = tmp_path / "viewer"
     index = results_viewer(tiny_blocks(tiny_run), tables / "per_image.csv", tables, out,
@@ -282,5 +284,27 @@ def test_a_shift_verdict_shows_on_its_methods_panel(tiny_run, chromium, tmp_path
     assert "unlike the training data: 1" in index.read_text()
     result = selftest(chromium, out / BLOCK / "chelsea.html", "#m=bicubic,esrcnn,espcn")
     assert result["shift_badges"] == ["esrcnn"]
-    assert selftest(chromium, out / BLOCK / "camera.html",
-                    "#m=bicubic,esrcnn,espcn")["shift_badges"] == []
+    assert result["widened_badges"] == ["esrcnn shift-aware ×3.00"]
+    camera = selftest(chromium, out / BLOCK / "camera.html", "#m=bicubic,esrcnn,espcn")
+    assert camera["shift_badges"] == [] and camera["widened_badges"] == []
+    # the widened image's heatmap is the std times 3 (its interval over the static one)
+    blocks = tiny_blocks(tiny_run)
+    k = list(blocks[0]["sr"]).index("esrcnn")
+    hr = Path(blocks[0]["hr"]) / "chelsea.png"
+    block = Block("tiny-test", 2, "bicubic", hr.parent,
+                  {m: Path(d) for m, d in blocks[0]["sr"].items()}, table_csv=tables / "x.csv",
+                  unc_dirs={m: Path(d) for m, d in blocks[0]["uncertainty"].items()},
+                  sigma_scales={m: read_sigma_scale(f)
+                                for m, f in blocks[0]["calibration"].items()})
+    std = panel(block, "esrcnn", hr, "y").std
+    scale = HeatmapSettings().scale
+    assert np.array_equal(std_codes(out / BLOCK / "chelsea", k), scale_codes(3 * std, scale))
+    camera_std = panel(block, "esrcnn", hr.with_name("camera.png"), "y").std
+    assert np.array_equal(std_codes(out / BLOCK / "camera", k), scale_codes(camera_std, scale))
+
+
+def std_codes(folder: Path, method: int) -> np.ndarray:
+    """The std plane (colour-scale codes) of one method in an image page's ``data.js``."""
+    text = (folder / "data.js").read_text(encoding="utf-8")
+    data = json.loads(text[text.index("=") + 1:].rstrip(";"))
+    return unpack(data["methods"][method]["std"], (data["height"], data["width"]))

@@ -36,6 +36,9 @@ rule uncertainty_figures:
             calibration_for(w.degradation, w.scale, m) for m in uncertain_results(w)
         ],
         shift_scores=lambda w: list(dict.fromkeys(shift_score_files(w).values())),
+        metrics=lambda w: [
+            fill(layout.UNCERTAINTY_METRICS, method=m, **w) for m in uncertain_results(w)
+        ],
     output:
         heatmaps=report(
             fill(layout.FIGURE, figure="heatmaps"),

@@ -1,5 +1,6 @@
 """Uncertainty figures of one dataset x scale x degradation: heatmaps, sparsification
-curves, reliability diagram (the heatmaps' titles carry each source's shift verdict)."""
+curves, reliability diagram (the heatmaps' titles carry each source's shift verdict, and
+a source's std is widened where its shift-aware intervals widen the image)."""
 
 from pathlib import Path
 
@@ -21,4 +22,5 @@ with log_to(snakemake.log[0]):
         channel=snakemake.params.channel,
         crop=snakemake.params.crop,
         shift_scores={m: Path(f) for m, f in snakemake.params.shift_scores.items()},
+        metrics=dict(zip(sources, map(Path, snakemake.input.metrics), strict=True)),
     )

@@ -65,6 +65,22 @@ class ResolvedSource:
     ``None`` when it has none (:func:`shift_judge`)."""
     no_judge: str = ""
     """Why there is no shift score."""
+    conformal_q: float | None = None
+    """The static interval factor of the workflow's calibration file (``None``: none)."""
+    widening: Any = None
+    """That file's shift-aware widening fitted on every degradation (an input's own
+    degradation is unknown), ``None`` when it has none."""
+
+    def heatmap_widening(self, verdict: Any) -> float:
+        """How much wider the input's shift-aware interval is than the static one (1 when
+        it is not widened, or there is no verdict, calibration or widening): what its
+        heatmap multiplies the sigma-scaled std by, as the workflow's figures do."""
+        from sruq.shift.calibration import image_q, shown_widening
+
+        if verdict is None or verdict.profile is None or self.conformal_q is None:
+            return 1.0
+        q = image_q(self.conformal_q, self.widening, verdict.profile, verdict.flagged)
+        return shown_widening(q, self.conformal_q)
 
     @property
     def scale(self) -> int:
@@ -173,19 +189,17 @@ def _named_source(args: argparse.Namespace) -> tuple[list[str], str | None]:
     return names, variant
 
 
-def _sigma_scale(args: argparse.Namespace, members: list[Member], label: str) -> float:
-    """``--sigma-scale``, else the workflow's factor for ``label`` (a result name) beside
-    the found weights, else 1."""
-    from sruq.uncertainty.files import read_sigma_scale
-
-    if args.sigma_scale is not None:
-        return args.sigma_scale
+def _calibration(args: argparse.Namespace, members: list[Member], label: str
+                 ) -> tuple[Path | None, str | None]:
+    """The workflow's calibration file for ``label`` (a result name) beside the found
+    weights (``None``: no such file, or not one model of the workflow's results), and the
+    degradation the model was trained on."""
     if len(members) != 1 or not members[0].from_results:
-        return 1.0
+        return None, None
     w = weights_wildcards(members[0].weights, args.results)  # type: ignore[arg-type]
     path = Path(layout.fill(layout.rooted(layout.CALIBRATION, args.results), method=label,
                             degradation=w["degradation"], scale=w["scale"]))
-    return read_sigma_scale(path if path.is_file() else None)
+    return (path if path.is_file() else None), w["degradation"]
 
 
 def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> ResolvedSource:
@@ -226,10 +240,17 @@ def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> Reso
                              train_batch=args.mcbn_batch, device=device)
     except ValueError as err:
         raise CLIError(f"--source {source}: {err}") from None
+    from sruq.shift.calibration import left_out, read_widenings
+    from sruq.uncertainty.files import read_conformal_q, read_sigma_scale
+
     judge, no_judge = shift_judge(members[0], device)
+    calibration, trained_on = _calibration(args, members, label)
+    sigma_scale = (args.sigma_scale if args.sigma_scale is not None
+                   else read_sigma_scale(calibration))
     return ResolvedSource(name=source or "one pass", label=label, source=built,
-                          sigma_scale=_sigma_scale(args, members, label), judge=judge,
-                          no_judge=no_judge)
+                          sigma_scale=sigma_scale, judge=judge, no_judge=no_judge,
+                          conformal_q=read_conformal_q(calibration),
+                          widening=left_out(read_widenings(calibration), None, trained_on))
 
 
 def shift_judge(member: Member, device: Any) -> tuple[Any, str]:

@@ -31,11 +31,13 @@ Super-resolve IMAGE (a low-resolution input), or every image of a folder, and wr
   one_pass.png     one deterministic pass (dropout off)
   mc_mean.png      the source's mean prediction (MC mean, x8 mean, ensemble mean...)
   std.npy          per-pixel std of the samples, float32 (H, W, C), lossless
-  heatmap.png      the std (times the workflow's sigma-scaling factor of --model) on a
+  heatmap.png      the std (times the workflow's sigma-scaling factor of --model, and
+                   on an input unlike the training data its shift-aware widening) on a
                    fixed log scale (--vmin..--vmax; dark = certain, bright = uncertain)
   colorbar.png     the colour bar of that scale
   shift.json       the shift score's verdict on the input (a model with a fitted score):
-                   its score, threshold and whether it is unlike the training data
+                   its score, threshold, whether it is unlike the training data and the
+                   factor its heatmap was widened by (heatmap_widening)
   details/most_certain/, details/least_certain/
                    original_lr_patch_i.png, mean_pred_patch_i.png, heatmap_i.png
   .sruq-manifest.json   what sruq wrote there (a rerun replaces only those files)
@@ -93,6 +95,8 @@ def request_of(args: argparse.Namespace, source: Any, settings: Settings) -> dic
             "models": [str(m) for m in args.model or []],
             "weights": [str(w.resolve()) for w in args.weights or []],
             "seed": args.seed, "sigma_scale": source.sigma_scale,
+            "conformal_q": source.conformal_q,
+            "widening": source.widening.to_dict() if source.widening is not None else None,
             **settings.mc.to_config(), **settings.heatmap.to_config()}
 
 
@@ -118,15 +122,18 @@ def process_image(path: Path, out: Path, source: Any, settings: Settings,
     result, box = source.source.predict(path.stem, lr)
     result.check_finite(f"{path} through {source.label}")
     verdict = source.judge(lr) if source.judge is not None else None
+    widening = source.heatmap_widening(verdict)
     row = ImageResult(image=str(path), size=f"{lr.shape[1]}x{lr.shape[0]}",
                       mean_std=round(float(result.std.float().mean()), 6),
                       shift=verdict.text if verdict else source.no_judge)
+    if widening != 1.0:
+        row.shift += f"; the heatmap shows the std x {widening:.3g} (shift-aware)"
     record: dict[str, Any] = {"kind": "image", "request": wanted}
     with output_folder(out, record) as tmp:
         write_image_outputs(tmp, lr, result, box, source.scale, settings.heatmap,
-                            sigma_scale=source.sigma_scale)
+                            sigma_scale=source.sigma_scale * widening)
         if verdict is not None:
-            write_json(tmp / SHIFT_FILE, verdict.to_dict())
+            write_json(tmp / SHIFT_FILE, {**verdict.to_dict(), "heatmap_widening": widening})
         row.seconds = round(time.perf_counter() - start, 3)
         record["result"] = asdict(row)  # the manifest is written on leaving the block
     return row

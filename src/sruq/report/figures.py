@@ -257,6 +257,7 @@ def heatmap_grid(
     hr: np.ndarray, predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
     heatmap: HeatmapScale = DEFAULT_SCALE, sigma_scales: Mapping[str, float] | None = None,
     box: Box | None = None, title: str = "", verdicts: Mapping[str, str] | None = None,
+    widenings: Mapping[str, float] | None = None,
 ) -> Figure:
     """One row per model: mean prediction, |error| against HR and the per-pixel std.
 
@@ -264,7 +265,10 @@ def heatmap_grid(
     [0, 1], ``(H, W[, C])``) and its std map (``(H, W)``, ``(C, H, W)`` or ``(H, W, C)``,
     intensity units).  Colour channels are averaged for |error| and std.  The std of a model
     is shown times its ``sigma_scales`` factor (sigma scaling fitted on validation images;
-    default 1), and both maps use the one colour scale ``heatmap`` shared by every row, so a
+    default 1) and, where a model has one, its ``widenings`` factor: the shift-aware
+    widening of this image (its interval factor over the static one, where the image is
+    flagged or past the gate; docs/metrics.md), so that the map shows the std whose intervals
+    the tables score.  Both maps use the one colour scale ``heatmap`` shared by every row, so a
     reader compares the predicted std with the error it predicts; an arrow end on the
     colour bar means values beyond it were clipped.  ``box`` crops every panel.  A model's
     ``verdicts`` entry (the shift score's verdict on this image) goes under its mean panel's
@@ -285,8 +289,9 @@ def heatmap_grid(
             raise ValueError(f"mean of {model!r} is {pred.shape[:2]}, HR is {shape}")
         error = np.abs(pred - reference).mean(axis=2)
         factor = float(factors.get(model, 1.0))
-        rows.append((model, pred[window], error[window],
-                     factor * _std_plane(std, shape, f"std of {model!r}")[window], factor))
+        widening = float((widenings or {}).get(model, 1.0))
+        plane = factor * widening * _std_plane(std, shape, f"std of {model!r}")[window]
+        rows.append((model, pred[window], error[window], plane, factor, widening))
     aspect = width / height
     panel_w = max(MIN_PANEL, 2.6 * aspect)
     panel_h = panel_w / aspect
@@ -294,7 +299,7 @@ def heatmap_grid(
                  layout="constrained")
     axes = fig.subplots(len(rows), 3, squeeze=False)
     norm, cmap = heatmap.normalize(), heatmap.colormap()
-    for r, (model, pred, error, std, factor) in enumerate(rows):
+    for r, (model, pred, error, std, factor, widening) in enumerate(rows):
         ax_mean, ax_err, ax_std = axes[r]
         _show(ax_mean, np.clip(np.floor(pred * 255 + 0.5), 0, 255).astype(np.uint8))
         ax_err.imshow(error, cmap=cmap, norm=norm, interpolation="nearest")
@@ -308,6 +313,8 @@ def heatmap_grid(
                           color="C3" if verdict and verdict.startswith(UNLIKE) else "black")
         ax_err.set_title(f"|error|\nmean {error.mean():.4f}", fontsize=8)
         scaled = f"std x {factor:.3g} (sigma-scaled)" if factor != 1.0 else "std"
+        if widening != 1.0:
+            scaled += f"\nx {widening:.3g} (shift-aware)"
         ax_std.set_title(f"{scaled}\nmean {std.mean():.4f}", fontsize=8)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[:, 1:].ravel()),
                  location="bottom", shrink=0.6, aspect=30, extend=heatmap.extend(),

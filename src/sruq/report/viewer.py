@@ -6,10 +6,12 @@ comparison table, the numbers of ``results/tables``, sortable by column) and one
 test image.  The pages are plain HTML written here, with the script and style sheet of
 ``sruq/static/`` beside them; the pictures are lossless WebP files beside the pages:
 the SR image of every method, the HR image, the |error| and, for an uncertainty source,
-its sigma-scaled std, both on the run's one colour scale (:class:`HeatmapScale`, whose
-colour bar is drawn by :func:`save_colorbar`).  |error| and std are taken on the metric
-channel, as the tables measure them (an uncertainty source's from its ``error.npy`` and
-``std.npy`` through :func:`uncertainty_planes`).
+its sigma-scaled std (times the image's shift-aware widening where its interval is
+widened: :func:`~sruq.shift.calibration.shown_widening`), both on the run's one colour
+scale (:class:`HeatmapScale`, whose colour bar is drawn by :func:`save_colorbar`).
+|error| and std are taken on the metric channel, as the tables measure them (an
+uncertainty source's from its ``error.npy`` and ``std.npy`` through
+:func:`uncertainty_planes`).
 
 A browser opened on ``file://`` may not read an image's pixels back, so the |error| and
 heatmap panels and the values under the cursor come from a small ``data.js`` beside each
@@ -45,6 +47,7 @@ from sruq.core.io import atomic_dir, list_images, read_image
 from sruq.evaluation.metrics import metric_plane
 from sruq.report.table_cells import Cell
 from sruq.report.tables import columns, comparison_stem, labels
+from sruq.shift.calibration import shown_widening
 from sruq.uncertainty.files import ERROR, STD, uncertainty_planes
 from sruq.uncertainty.heatmaps import HeatmapScale, save_colorbar
 
@@ -322,8 +325,12 @@ def write_image_page(block: Block, hr_path: Path, out: Path, per_image: pd.DataF
             "sigma": None,
         }
         if shown.std is not None:
-            planes["std"] = pack(scale_codes(shown.std, scale))
+            row = rows.get(method)
+            widening = (1.0 if row is None or "interval_q" not in row.index
+                        else shown_widening(row["interval_q"], row["conformal_q"]))
+            planes["std"] = pack(scale_codes(shown.std * widening, scale))
             entry["sigma"] = float(block.sigma_scales.get(method, 1.0))
+            entry["widening"] = widening if widening != 1.0 else None
         data["methods"].append(planes)  # type: ignore[union-attr]
         entries.append(entry)
     write_webp(folder / "hr.webp", hr)

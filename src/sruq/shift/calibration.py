@@ -210,3 +210,15 @@ def image_q(conformal_q: float, widening: Widening | None, z: np.ndarray | None,
     if widening is None or z is None or not (flagged or widening.widens(z)):
         return conformal_q
     return max(conformal_q, widening.q(z))
+
+
+def shown_widening(interval_q: float | None, conformal_q: float | None) -> float:
+    """How many times wider an image's interval is than the static one (its
+    :func:`image_q` over ``conformal_q``, as the uncertainty tables give them): what the
+    heatmaps multiply its sigma-scaled std by, so that they show the std whose intervals the
+    tables score.  1 for an image that is not widened, within the tables' six-digit rounding,
+    or without both factors."""
+    if interval_q is None or conformal_q is None:
+        return 1.0
+    ratio = float(interval_q) / float(conformal_q)
+    return ratio if math.isfinite(ratio) and ratio > 1 + 1e-5 else 1.0

@@ -77,12 +77,14 @@ def fit_beside(weights: Path | str) -> ShiftFit | None:
 
 @dataclass(frozen=True)
 class ImageVerdict:
-    """The primary shift score of one input and what it says."""
+    """The primary shift score of one input and what it says, and the input's profile
+    (:func:`sruq.shift.calibration.profile`, for its shift-aware intervals)."""
 
     score_name: str
     score: float
     threshold: float
     flagged: bool
+    profile: np.ndarray | None = None
 
     @property
     def text(self) -> str:
@@ -95,7 +97,8 @@ class ImageVerdict:
 
 def judge_image(fit: ShiftFit, vectorise: Mapping[str, Vectoriser],
                 image: np.ndarray) -> ImageVerdict:
-    """The verdict of the primary score of ``fit`` on one uint8 LR image."""
-    primary = fit.scores[fit.primary]
-    value = primary.score(vectorise[fit.primary], image)
-    return ImageVerdict(fit.primary, value, primary.threshold, value > primary.threshold)
+    """The verdict of the primary score of ``fit`` on one uint8 LR image, with its
+    profile."""
+    values, z = score_image(fit, vectorise, image, [fit.primary])
+    value, threshold = values[fit.primary], fit.scores[fit.primary].threshold
+    return ImageVerdict(fit.primary, value, threshold, value > threshold, z)

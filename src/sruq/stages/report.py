@@ -18,6 +18,7 @@ from sruq.evaluation.bootstrap import DEFAULT_REFERENCE
 from sruq.evaluation.metrics import border
 from sruq.report.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
 from sruq.report.viewer import Block, site_size, write_site
+from sruq.shift.calibration import shown_widening
 from sruq.shift.scores import short_verdict
 from sruq.shift.table import result_scores
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
@@ -87,7 +88,7 @@ def uncertainty_figures(
     hr_dir: Path, unc_dirs: Mapping[str, Path], out_dir: Path, *, dataset: str, scale: int,
     degradation: str, heatmap: Mapping[str, Any], calibrations: Mapping[str, Path] | None = None,
     channel: str = "y", crop: int | None = None, image: str | None = None,
-    shift_scores: Mapping[str, Path] | None = None,
+    shift_scores: Mapping[str, Path] | None = None, metrics: Mapping[str, Path] | None = None,
 ) -> list[Path]:
     """``heatmaps`` (of ``image``, default the first test image), ``sparsification`` and
     ``reliability`` of the uncertainty sources of one dataset x scale x degradation.
@@ -95,7 +96,10 @@ def uncertainty_figures(
     in the heatmaps' titles.
 
     The heatmaps show each source's std times the factor in its ``calibrations`` file
-    (unless ``heatmap.sigma_scaled`` is false) on the run's one colour scale (``heatmap``), beside
+    (unless ``heatmap.sigma_scaled`` is false) and, where its uncertainty ``metrics`` CSV
+    (rule uncertainty_metrics) gives the image a shift-aware interval factor above the
+    static one, times that ratio too (:func:`_shift_widenings`), on the run's one colour
+    scale (``heatmap``), beside
     its |error| on the same scale; the curves pool every pixel of every test image (on the
     metrics' channel and border crop), and the legends give the tables' AUSE and UCE
     (scaled): the means over images of the per-image values (:func:`quality_curves`)."""
@@ -109,7 +113,9 @@ def uncertainty_figures(
                        sigma_scales=factors if settings.sigma_scaled else {},
                        title=f"{hr_path.stem}: {dataset} x{scale}, {degradation}",
                        verdicts=_verdicts(shift_scores or {}, dataset, degradation,
-                                          hr_path.stem)),
+                                          hr_path.stem),
+                       widenings=(_shift_widenings(metrics or {}, hr_path.stem)
+                                  if settings.sigma_scaled else {})),
         out_dir / "heatmaps",
     )
     curves, reliability, legend = {}, {}, {}
@@ -125,6 +131,20 @@ def uncertainty_figures(
     written += plot_reliability(reliability, {m: v[key] for m, v in legend.items()},
                                 out_dir / "reliability", label)
     return written
+
+
+def _shift_widenings(metrics: Mapping[str, Path], image: str) -> dict[str, float]:
+    """Result name -> :func:`~sruq.shift.calibration.shown_widening` of ``image`` in its
+    uncertainty metrics (rule uncertainty_metrics), for the results that widen it."""
+    widenings = {}
+    for name, path in metrics.items():
+        table = pd.read_csv(path, dtype={"image": str})
+        row = table[table["image"] == image]
+        if len(row) and "interval_q" in row:
+            widening = shown_widening(row["interval_q"].iloc[0], row["conformal_q"].iloc[0])
+            if widening != 1.0:
+                widenings[name] = widening
+    return widenings
 
 
 def _verdicts(shift_scores: Mapping[str, Path], dataset: str, degradation: str,

@@ -176,6 +176,11 @@
           + "heatmap shows its std times the σ-scaling factor fitted on the validation images",
           text: `uncertainty · σ×${m.sigma.toPrecision(3)}` }));
       }
+      if (m.widening) {
+        badges.append(el("span", { class: "badge widened", title: "this image's shift-aware "
+          + "interval is wider than the static one: the heatmap shows the std times that "
+          + "ratio too", text: `shift-aware ×${m.widening.toPrecision(3)}` }));
+      }
       if (m.shift) {
         const score = m.shift.score === null ? "" : ` (shift score ${m.shift.score.toFixed(3)})`;
         badges.append(el("span", { class: "badge shift", title: "the shift verdict of the "
@@ -485,6 +490,8 @@
       result.picker.refused = note.textContent;
       result.shift_badges = [...grid.querySelectorAll(".badge.shift")].map((b) =>
         b.closest("figure").dataset.method);
+      result.widened_badges = [...grid.querySelectorAll(".badge.widened")].map((b) =>
+        `${b.closest("figure").dataset.method} ${b.textContent}`);
       for (const key of ["ArrowRight", "ArrowLeft"]) {
         document.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
       }
