@@ -270,9 +270,8 @@ def test_upscale_gives_the_shift_verdict_both_ways_and_says_when_there_is_none(
         assert ("unlike the training data" if expected else "looks like the training data") \
             in printed
         assert verdict["threshold"] > 0 and verdict["score_name"] == "lr-statistics"
-        # the tiny run's widening fitted on every degradation widens the noisy photo only
-        assert (verdict["heatmap_widening"] > 1.0) is expected, verdict
-        assert ("(shift-aware)" in printed) is expected
+        # the tiny run has one degradation, so its calibration holds no widening
+        assert verdict["heatmap_widening"] == 1.0 and "(shift-aware)" not in printed
     old = tmp_path / "old" / "weights.pt"  # a model trained before shift scores existed
     old.parent.mkdir()
     old.write_bytes((results / "models" / "tiny-train" / "bicubic" / "x2" / "esrcnn"

@@ -564,6 +564,22 @@ def test_train_on_one_degradation_test_on_two_gives_the_shift_table(tmp_path):
     assert (tmp_path / "results" / "figures" / "shift.png").stat().st_size > 0
     noisy = (tables / "tiny-test_x2_noisy.md").read_text()
     assert "| esrcnn@bicubic |" in noisy and "method@T: trained on degradation T" in noisy
+    # sruq upscale widens a flagged input's heatmap by that widening (its degradation is
+    # unknown): the validation photo with heavy noise is widened, the clean one is not
+    from sruq.cli.main import main
+
+    clean = tmp_path / "results" / "data" / "tiny-valid" / "bicubic" / "x2" / "lr" / "coffee.png"
+    lr = np.asarray(Image.open(clean), dtype=np.float64)
+    noisy_photo = tmp_path / "noisy.png"
+    noise = np.random.default_rng(0).normal(0, 20, lr.shape)
+    Image.fromarray(np.clip(lr + noise, 0, 255).astype(np.uint8)).save(noisy_photo)
+    for image, flagged in ((clean, False), (noisy_photo, True)):
+        out = tmp_path / f"upscaled-{image.stem}-{flagged}"
+        assert main(["upscale", str(image), "--model", "esrcnn", "--results",
+                     str(tmp_path / "results"), "--samples", "2", "--out", str(out)]) == 0
+        verdict = json.loads((out / "shift.json").read_text())
+        assert verdict["flagged"] is flagged
+        assert (verdict["heatmap_widening"] > 1.0) is flagged, verdict
     valid = (tables / "tiny-valid_x2_bicubic.md").read_text()
     assert "Note: tiny-valid is also the validation" in valid
     assert "Note:" not in (tables / "tiny-test_x2_bicubic.md").read_text()
