@@ -189,17 +189,15 @@ def _named_source(args: argparse.Namespace) -> tuple[list[str], str | None]:
     return names, variant
 
 
-def _calibration(args: argparse.Namespace, members: list[Member], label: str
-                 ) -> tuple[Path | None, str | None]:
+def _calibration(args: argparse.Namespace, members: list[Member], label: str) -> Path | None:
     """The workflow's calibration file for ``label`` (a result name) beside the found
-    weights (``None``: no such file, or not one model of the workflow's results), and the
-    degradation the model was trained on."""
+    weights (``None``: no such file, or not one model of the workflow's results)."""
     if len(members) != 1 or not members[0].from_results:
-        return None, None
+        return None
     w = weights_wildcards(members[0].weights, args.results)  # type: ignore[arg-type]
     path = Path(layout.fill(layout.rooted(layout.CALIBRATION, args.results), method=label,
                             degradation=w["degradation"], scale=w["scale"]))
-    return (path if path.is_file() else None), w["degradation"]
+    return path if path.is_file() else None
 
 
 def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> ResolvedSource:
@@ -244,13 +242,13 @@ def resolve_source(args: argparse.Namespace, settings: Any, device: Any) -> Reso
     from sruq.uncertainty.files import read_conformal_q, read_sigma_scale
 
     judge, no_judge = shift_judge(members[0], device)
-    calibration, trained_on = _calibration(args, members, label)
+    calibration = _calibration(args, members, label)
     sigma_scale = (args.sigma_scale if args.sigma_scale is not None
                    else read_sigma_scale(calibration))
     return ResolvedSource(name=source or "one pass", label=label, source=built,
                           sigma_scale=sigma_scale, judge=judge, no_judge=no_judge,
                           conformal_q=read_conformal_q(calibration),
-                          widening=left_out(read_widenings(calibration), None, trained_on))
+                          widening=left_out(read_widenings(calibration), None, None))
 
 
 def shift_judge(member: Member, device: Any) -> tuple[Any, str]:

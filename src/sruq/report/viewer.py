@@ -326,8 +326,8 @@ def write_image_page(block: Block, hr_path: Path, out: Path, per_image: pd.DataF
         }
         if shown.std is not None:
             row = rows.get(method)
-            widening = (1.0 if row is None or "interval_q" not in row.index
-                        else shown_widening(row["interval_q"], row["conformal_q"]))
+            widening = (1.0 if row is None
+                        else shown_widening(row.get("interval_q"), row.get("conformal_q")))
             planes["std"] = pack(scale_codes(shown.std * widening, scale))
             entry["sigma"] = float(block.sigma_scales.get(method, 1.0))
             entry["widening"] = widening if widening != 1.0 else None

@@ -138,10 +138,10 @@ def _shift_widenings(metrics: Mapping[str, Path], image: str) -> dict[str, float
     uncertainty metrics (rule uncertainty_metrics), for the results that widen it."""
     widenings = {}
     for name, path in metrics.items():
-        table = pd.read_csv(path, dtype={"image": str})
-        row = table[table["image"] == image]
-        if len(row) and "interval_q" in row:
-            widening = shown_widening(row["interval_q"].iloc[0], row["conformal_q"].iloc[0])
+        table = pd.read_csv(path, dtype={"image": str}).set_index("image")
+        if image in table.index:
+            row = table.loc[image]
+            widening = shown_widening(row.get("interval_q"), row.get("conformal_q"))
             if widening != 1.0:
                 widenings[name] = widening
     return widenings

@@ -170,10 +170,12 @@ class SelfEnsembleSource(UncertaintySource):
 
     @torch.inference_mode()
     def _sample(self, x: torch.Tensor, seed: int) -> MCResult:
+        from sruq.wrappers.self_ensemble import spread
+
         with eval_mode(self.model):
             outs = self.ensemble.outputs(x)
         # the one pass is the identity transform's output (TRANSFORMS[0]), not a ninth pass
-        mean, std = outs.mean(dim=0), outs.std(dim=0, correction=0)
+        mean, std = spread(outs)
         return MCResult(mean=mean.cpu(), std=std.cpu(), one_pass=outs[0].cpu(), samples=8)
 
 

@@ -29,6 +29,11 @@ def invert(y: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
     return y.flip(-1) if flip else y
 
 
+def spread(outs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and per-pixel (population) standard deviation of stacked outputs (first dim)."""
+    return outs.mean(dim=0), outs.std(dim=0, correction=0)
+
+
 class SelfEnsemble(SRModel):
     """Average of ``model`` over the 8 dihedral transforms of the input.
 
@@ -53,8 +58,7 @@ class SelfEnsemble(SRModel):
 
     def forward_with_spread(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and per-pixel (population) standard deviation over the 8 outputs."""
-        outs = self.outputs(x)
-        return outs.mean(dim=0), outs.std(dim=0, correction=0)
+        return spread(self.outputs(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outputs(x).mean(dim=0)
