@@ -3,6 +3,7 @@ tile grid and device."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -117,6 +118,37 @@ def test_ordered_drops_are_the_same_elements(
     assert len(rest) < len(ascending) // 50  # the first draw covers almost every unit
     everything = masks.element_drops(keys, (1, 2, 3, 4), origin, 1.0, ordered=True)
     assert everything[0].tolist() == list(range(24)) and len(everything[1]) == 0
+
+
+@pytest.mark.parametrize(("shape", "origin", "p"), [
+    ((3, 40, 150, 64), (0, 0), 0.04), ((2, 17, 130, 3), (3, 70), 0.2),
+    ((1, 3, 5, 7), (0, 1), 1e-6)])
+@pytest.mark.parametrize("ordered", [False, True])
+def test_the_index_dtype_does_not_change_the_masks(
+    shape: tuple[int, int, int, int], origin: tuple[int, int], p: float, ordered: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Blocks whose positions fit in int32 are drawn in int32 (cheaper on the CPU): the
+    same elements, in the same pieces and order, as the int64 draw."""
+    keys = masks.sample_keys(9, 3, 2, shape[0], CPU)
+    narrow = masks.element_drops(keys, shape, origin, p, ordered)
+    assert {t.dtype for t in narrow} == {torch.int32}
+    monkeypatch.setattr(masks, "index_dtype", lambda *args: torch.int64)
+    wide = masks.element_drops(keys, shape, origin, p, ordered)
+    assert {t.dtype for t in wide} == {torch.int64}
+    assert len(narrow) == len(wide)
+    for got, want in zip(narrow, wide, strict=True):
+        assert torch.equal(got.long(), want)
+
+
+def test_index_dtype_is_int64_where_a_position_could_pass_int32() -> None:
+    assert masks.index_dtype(10**6, 0.04, 64 * 64) == torch.int32
+    assert masks.index_dtype(2**31 - 50_000, 0.04, 64 * 64) == torch.int64  # 182 gaps of 562 past
+    assert masks.index_dtype(2**31 - 200_000, 0.04, 64 * 64) == torch.int32
+    assert masks.index_dtype(10**6, 1e-9, 64) == torch.int64  # gaps of up to 2.2e10
+    for p in (0.9, 0.04, 1e-6):  # the gap of the smallest uniform (U 2**32 = 0.5) is the longest
+        inv = 1 / math.log1p(-p)
+        assert int(math.log(0.5) * inv + 1 - 32 * math.log(2) * inv) <= masks._longest_gap(p)
 
 
 def test_feature_drops_have_the_rate() -> None:

@@ -352,13 +352,16 @@ class Seq(nn.Sequential):
 
 
 def fused_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the fused path's runs (one per chunk and fused pair)."""
+    """The fused path's runs (one per chunk and fused pair), each as the number of dropped
+    elements outside the ascending pieces (the pair's and its tail dropouts')."""
     calls: list[int] = []
     original = fused.dropout_conv
 
-    def counted(*args: object, **kwargs: object) -> torch.Tensor:
-        calls.append(1)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+    def counted(product: fused.SharedProduct, dropped: list[torch.Tensor], samples: int,
+                buffer: torch.Tensor | None = None, tail: fused.Tail = ()) -> torch.Tensor:
+        rests = [step.dropped[1] for step in tail if isinstance(step, fused.TailDropout)]
+        calls.append(sum(len(rest) for rest in [dropped[1], *rests]))
+        return original(product, dropped, samples, buffer, tail)
 
     monkeypatch.setattr(fused, "dropout_conv", counted)
     return calls
@@ -378,12 +381,14 @@ def assert_fused_unfused_naive(model: SRModel, x: torch.Tensor, samples: int, **
     return fused_result
 
 
-@pytest.mark.parametrize("residual", [False, True])
-def test_fused_esrcnn_equals_unfused_and_naive(residual: bool,
+@pytest.mark.parametrize(("residual", "band"), [(False, fused.BAND_PIXELS), (True, 50)])
+def test_fused_esrcnn_equals_unfused_and_naive(residual: bool, band: int,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """ESRCNN's dropout on the prefix state and its 1x1 convolution run as one shared
     product plus a sparse correction per sample (and the ReLU and dropout after it in
-    place): the statistics of the hook path and of one full pass per sample."""
+    place): the statistics of the hook path and of one full pass per sample, also in
+    bands that cross rows and images."""
+    monkeypatch.setattr(fused, "BAND_PIXELS", band)
     torch.manual_seed(0)
     model = build_model("esrcnn", 2, residual=residual)
     assert fused.fusable_pairs(model, model.dropout_layers()) == {model.body: {0}}
@@ -393,25 +398,30 @@ def test_fused_esrcnn_equals_unfused_and_naive(residual: bool,
     assert_fused_unfused_naive(model, lr_image(2, 3, 9, 11), 4, max_batch=3)  # two images
 
 
+@pytest.mark.parametrize("band", [3, fused.BAND_PIXELS])
 @pytest.mark.parametrize("max_batch", [1, 3, None])
 @pytest.mark.parametrize(("width", "body"), [
     (8, lambda: [nn.Dropout(0.3), nn.Conv2d(8, 8, 1), nn.ReLU(), nn.Dropout(0.3),
                  nn.Conv2d(8, 3, 3, padding=1)]),
     (8, lambda: [nn.Dropout(0.3), nn.Conv2d(8, 6, 1, bias=False), nn.Dropout(0.2), nn.ReLU(),
                  nn.Dropout(0.4), nn.Dropout(0.0), nn.ReLU(), nn.Conv2d(6, 3, 1)]),
-    (8, lambda: [nn.Dropout(0.5), nn.Conv2d(8, 3, 1)]),
+    (8, lambda: [nn.Dropout(0.3), nn.Conv2d(8, 3, 1)]),
     (6, lambda: [nn.Dropout(0.3), nn.Conv2d(6, 5, 1), nn.ReLU(), nn.Conv2d(5, 3, 3, padding=1)]),
 ], ids=["esrcnn-like", "two-dropouts-after", "pair-only", "six-channels"])
 def test_fused_path_equals_unfused_and_naive(width: int, body, max_batch: int | None,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pair fused for any chunking (the same masks), with ReLUs and dropouts after it
-    in place (the first dropout's scale folded into the shared product, the next one's
-    not), or nothing after it; a channel count that is not a power of two."""
+                                             band: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair fused for any chunking (the same masks) and any band size (3 pixels: bands
+    across rows, units and samples), with ReLUs and dropouts after it in place (the first
+    dropout's scale folded into the shared product, the next one's not), or nothing after
+    it; a channel count that is not a power of two; dropped elements outside the ascending
+    pieces (units that needed a second draw) among them."""
     calls = fused_calls(monkeypatch)
+    monkeypatch.setattr(fused, "BAND_PIXELS", band)
     model = seeded(Chain(nn.Sequential(*body()), width))
     kwargs = {} if max_batch is None else {"max_batch": max_batch}
     assert_fused_unfused_naive(model, lr_image(1, 3, 12, 10), 7, **kwargs)
     assert len(calls) == -(-7 // (max_batch or 7))
+    assert sum(calls) > 0
 
 
 @pytest.mark.parametrize("case", ["3x3 after", "hooked conv", "not the state", "subclass",

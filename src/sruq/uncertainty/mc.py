@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from functools import cache, partial
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -241,7 +241,7 @@ class _MaskSampler:
         shape, origin = self._element_shape(out)
         flat = _flat(out)
         for dropped in masks.element_drops(keys, shape, origin, p):
-            flat.scatter_(0, dropped, 0.0)  # index_fill_: a fifth slower
+            flat.scatter_(0, dropped.long(), 0.0)  # index_fill_: a fifth slower
 
     def share(self, repeated: MCState, state: MCState) -> None:
         """Announce that the suffix runs on ``repeated``: the prefix ``state`` repeated along
@@ -283,24 +283,6 @@ class _MaskSampler:
             and self._hooks_are_ours(dropout, conv)
         )
 
-    def _dropout_conv(self, dropout: nn.Module, conv: nn.Module, x: torch.Tensor,
-                      state: torch.Tensor, post: float) -> torch.Tensor:
-        """``post * conv(dropout(x))`` for ``x`` the prefix ``state`` repeated, from the
-        shared product and the dropped elements (:mod:`sruq.uncertainty.fused`)."""
-        call, keys = self._next_call(x)
-        shape, origin = self._element_shape(x)
-        dropped = masks.element_drops(keys, shape, origin, dropout.p, ordered=True)
-        key = (id(conv), id(state), post)
-        product = self.products.get(key)
-        if product is None or product.state is not state:
-            assert isinstance(conv, nn.Conv2d)
-            product = self.products[key] = fused.SharedProduct(conv, state, dropout.p, post)
-        out = fused.dropout_conv(product, dropped, x.shape[0] // state.shape[0],
-                                 self.outputs.get(call) if self.reuse else None)
-        if self.reuse:
-            self.outputs[call] = _flat(out)
-        return out
-
     def _in_place_tail(self, modules: list[nn.Module]) -> list[nn.Module]:
         """The ReLUs and element-wise dropouts (``p < 1``) at the start of ``modules``, which
         may run in place on a fused output (no hooks but the mask hook)."""
@@ -314,27 +296,51 @@ class _MaskSampler:
             tail.append(module)
         return tail
 
+    def _tail_steps(self, tail: list[nn.Module], folded: nn.Module | None, x: torch.Tensor,
+                    shape: tuple[int, int, int, int], origin: tuple[int, int]
+                    ) -> list[Literal["relu"] | fused.TailDropout]:
+        """The ReLUs and dropouts after a fused pair as :func:`fused.dropout_conv` runs them,
+        each dropout with its masks for the pair's ``(N, H, W, C_out)`` output block (the
+        next dropout calls, as the hook path would count them; ``x``: the pair's input)."""
+        steps: list[Literal["relu"] | fused.TailDropout] = []
+        for module in tail:
+            if type(module) is nn.ReLU:
+                steps.append(fused.RELU)
+            elif module.p > 0:
+                _, keys = self._next_call(x)
+                dropped = masks.element_drops(keys, shape, origin, module.p, ordered=True)
+                scale = None if module is folded else _inverted_scale(module.p)
+                steps.append(fused.TailDropout(dropped, scale))
+        return steps
+
     def _fused_run(self, modules: list[nn.Module], x: torch.Tensor, state: torch.Tensor
                    ) -> tuple[torch.Tensor, int]:
         """Run ``modules`` (a fusable dropout, its 1x1 convolution, then what may follow)
         on ``x``, the prefix ``state`` repeated: the pair fused, then the ReLUs and dropouts
-        right after it in place on its output, which nothing else holds.  The first such
-        dropout's inverted scale is folded into the shared product (ReLU commutes with a
-        positive scale), so that it only zeroes.  Returns the output and the modules run."""
+        right after it in place on its output, which nothing else holds
+        (:func:`fused.dropout_conv`).  The first such dropout's inverted scale is folded
+        into the shared product (ReLU commutes with a positive scale), so that it only
+        zeroes.  The dropout calls and masks are the hook path's.  Returns the output and
+        the number of modules run."""
+        dropout, conv = modules[0], modules[1]
+        assert isinstance(conv, nn.Conv2d)
         tail = self._in_place_tail(modules[2:])
         drops = [m for m in tail if type(m) is nn.Dropout and m.p > 0]
         folded = drops[0] if drops else None
+        call, keys = self._next_call(x)
+        shape, origin = self._element_shape(x)
+        dropped = masks.element_drops(keys, shape, origin, dropout.p, ordered=True)
+        steps = self._tail_steps(tail, folded, x, (*shape[:3], conv.out_channels), origin)
         post = 1.0 if folded is None else _inverted_scale(folded.p)
-        x = self._dropout_conv(modules[0], modules[1], x, state, post)
-        for module in tail:
-            if type(module) is nn.ReLU:
-                x.relu_()
-            elif module.p > 0:
-                _, keys = self._next_call(x)
-                if module is not folded:
-                    x.mul_(_inverted_scale(module.p))
-                self._zero_dropped(module.p, keys, x)
-        return x, 2 + len(tail)
+        key = (id(conv), id(state), post)
+        product = self.products.get(key)
+        if product is None or product.state is not state:
+            product = self.products[key] = fused.SharedProduct(conv, state, dropout.p, post)
+        out = fused.dropout_conv(product, dropped, x.shape[0] // state.shape[0],
+                                 self.outputs.get(call) if self.reuse else None, steps)
+        if self.reuse:
+            self.outputs[call] = _flat(out)
+        return out, 2 + len(tail)
 
     def sequential(self, seq: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """``seq(x)`` as ``nn.Sequential`` runs it, with the fused path at its fusable pairs.
