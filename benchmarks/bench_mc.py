@@ -28,15 +28,20 @@ runs its ``sruq`` too, so before/after ratios come from the same conditions.
 Times are wall clock and process CPU time; each variant runs ``--repeat`` times,
 interleaved, and the fastest run counts.  On a busy machine, thread-pool barriers stall
 many small ops (the seed loops more than the engine): ``--threads 1`` gives steadier ratios.
-Every block prints the load average before and after it.
+Every block prints the load average before and after it.  The C allocator is set to keep
+freed memory first (:func:`steady_allocator`; ``--default-malloc`` leaves it), because how
+often the default one hands out fresh, page-faulting memory depends on what the process
+ran before: the floor took 3.0 to 3.9 s for the same work.
 
 Run:  .venv/bin/python benchmarks/bench_mc.py  [--quick] [--repeat 2] [--skip-memory]
       [--threads N] [--device cpu|cuda] [--baseline OLD/src] [--upscale] [--only NAME]
+      [--default-malloc]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib.util
 import json
 import os
@@ -351,6 +356,30 @@ def upscale(device: torch.device, threads: int, baseline_src: Path | None, quick
             print("  fastest: " + ", ".join(f"{name} {wall:.1f} s" for name, wall in best.items()))
 
 
+MALLOPT_TRIM_THRESHOLD, MALLOPT_MMAP_THRESHOLD = -1, -3
+"""glibc's ``mallopt`` parameters (malloc.h)."""
+
+
+def steady_allocator() -> str:
+    """Make the C allocator keep freed memory (no fresh, page-faulting mappings per call).
+
+    By default glibc maps blocks above a threshold fresh from the system and returns them
+    on free, and the threshold moves with what the process freed before: the floor's
+    32 MiB feature maps faulted 65k to 740k pages per run of 40 passes (3.0 to 3.9 s of
+    CPU) depending on which rows ran before it in the same process.  With both
+    thresholds at 1 GiB every row measures its arithmetic, whatever ran before; the
+    memory and ``--upscale`` subprocesses keep the default.  Returns what it did."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        done = libc.mallopt(MALLOPT_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(
+            MALLOPT_TRIM_THRESHOLD, 1 << 30)
+    except (OSError, AttributeError):
+        done = 0
+    if done:
+        return "C allocator: freed memory kept (mallopt, thresholds 1 GiB)"
+    return "C allocator: as it is (no glibc mallopt here)"
+
+
 def pick_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -376,6 +405,10 @@ def main() -> None:
         "--only", choices=("esrcnn", "srresbnn-x4", "srresbnn-x2", "none"),
         help="run one block of the table (or none: memory and --upscale only)",
     )
+    parser.add_argument(
+        "--default-malloc", action="store_true",
+        help="leave the C allocator's thresholds as they are (page faults then vary by run)",
+    )
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--samples", type=int, default=8, help="T of the memory run")
     args = parser.parse_args()
@@ -385,11 +418,13 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not args.skip_memory:  # first, while this process is small, with the default allocator
+        memory(256 if args.quick else 2048, args.samples, device)
+    print("\n" + ("C allocator: as it is (--default-malloc)" if args.default_malloc
+                  else steady_allocator()))
     baseline = None if args.baseline is None else load_baseline(args.baseline)
     quick = args.quick
     torch.manual_seed(0)  # model initialisation
-    if not args.skip_memory:
-        memory(256 if quick else 2048, args.samples, device)
     x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1)).to(device)
     if args.only in (None, "esrcnn"):
         compare(
