@@ -24,6 +24,7 @@ from sruq.shift.calibration import (
     Widening,
     image_q,
     left_out,
+    row_widening,
     shown_widening,
 )
 from sruq.shift.scores import (
@@ -194,6 +195,9 @@ def test_the_heatmaps_widen_by_the_ratio_of_the_intervals():
     assert shown_widening(1.5, 1.5) == 1.0
     assert shown_widening(None, 1.5) == shown_widening(2.0, None) == 1.0
     assert shown_widening(float("nan"), 1.5) == shown_widening(2.0, float("nan")) == 1.0
+    row = pd.Series({"image": "baboon", "interval_q": 4.5, "conformal_q": 1.5})
+    assert row_widening(row) == pytest.approx(3.0)  # a row of the per-image metrics
+    assert row_widening(None) == row_widening(pd.Series({"image": "baboon"})) == 1.0
 
 
 def test_an_unflagged_image_whose_profile_predicts_wider_intervals_is_widened():

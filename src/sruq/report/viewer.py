@@ -7,7 +7,7 @@ test image.  The pages are plain HTML written here, with the script and style sh
 ``sruq/static/`` beside them; the pictures are lossless WebP files beside the pages:
 the SR image of every method, the HR image, the |error| and, for an uncertainty source,
 its sigma-scaled std (times the image's shift-aware widening where its interval is
-widened: :func:`~sruq.shift.calibration.shown_widening`), both on the run's one colour
+widened: :func:`~sruq.shift.calibration.row_widening`), both on the run's one colour
 scale (:class:`HeatmapScale`, whose colour bar is drawn by :func:`save_colorbar`).
 |error| and std are taken on the metric channel, as the tables measure them (an
 uncertainty source's from its ``error.npy`` and ``std.npy`` through
@@ -47,7 +47,7 @@ from sruq.core.io import atomic_dir, list_images, read_image
 from sruq.evaluation.metrics import metric_plane
 from sruq.report.table_cells import Cell
 from sruq.report.tables import columns, comparison_stem, labels
-from sruq.shift.calibration import shown_widening
+from sruq.shift.calibration import row_widening
 from sruq.uncertainty.files import ERROR, STD, uncertainty_planes
 from sruq.uncertainty.heatmaps import HeatmapScale, save_colorbar
 
@@ -325,9 +325,7 @@ def write_image_page(block: Block, hr_path: Path, out: Path, per_image: pd.DataF
             "sigma": None,
         }
         if shown.std is not None:
-            row = rows.get(method)
-            widening = (1.0 if row is None
-                        else shown_widening(row.get("interval_q"), row.get("conformal_q")))
+            widening = row_widening(rows.get(method))
             planes["std"] = pack(scale_codes(shown.std * widening, scale))
             entry["sigma"] = float(block.sigma_scales.get(method, 1.0))
             entry["widening"] = widening if widening != 1.0 else None

@@ -222,3 +222,11 @@ def shown_widening(interval_q: float | None, conformal_q: float | None) -> float
         return 1.0
     ratio = float(interval_q) / float(conformal_q)
     return ratio if math.isfinite(ratio) and ratio > 1 + 1e-5 else 1.0
+
+
+def row_widening(row: Any) -> float:
+    """:func:`shown_widening` of a row of the per-image uncertainty metrics (a mapping with
+    ``interval_q`` and ``conformal_q``, e.g. a ``pandas.Series``; 1 for ``None``)."""
+    if row is None:
+        return 1.0
+    return shown_widening(row.get("interval_q"), row.get("conformal_q"))

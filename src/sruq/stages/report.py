@@ -18,7 +18,7 @@ from sruq.evaluation.bootstrap import DEFAULT_REFERENCE
 from sruq.evaluation.metrics import border
 from sruq.report.figures import comparison_figure, heatmap_figure, metric_spread, training_figure
 from sruq.report.viewer import Block, site_size, write_site
-from sruq.shift.calibration import shown_widening
+from sruq.shift.calibration import row_widening
 from sruq.shift.scores import short_verdict
 from sruq.shift.table import result_scores
 from sruq.uncertainty.files import prediction_files, read_sigma_scale, read_uncertainty_folder
@@ -134,14 +134,13 @@ def uncertainty_figures(
 
 
 def _shift_widenings(metrics: Mapping[str, Path], image: str) -> dict[str, float]:
-    """Result name -> :func:`~sruq.shift.calibration.shown_widening` of ``image`` in its
+    """Result name -> :func:`~sruq.shift.calibration.row_widening` of ``image`` in its
     uncertainty metrics (rule uncertainty_metrics), for the results that widen it."""
     widenings = {}
     for name, path in metrics.items():
         table = pd.read_csv(path, dtype={"image": str}).set_index("image")
         if image in table.index:
-            row = table.loc[image]
-            widening = shown_widening(row.get("interval_q"), row.get("conformal_q"))
+            widening = row_widening(table.loc[image])
             if widening != 1.0:
                 widenings[name] = widening
     return widenings

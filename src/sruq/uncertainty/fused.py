@@ -36,6 +36,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from sruq.uncertainty import masks
+
 FLOAT_TYPES = (torch.float32, torch.float64)
 """Dtypes of the CPU's sparse matrix product (MKL) that the fused path uses."""
 
@@ -208,8 +210,10 @@ def dropout_conv(product: SharedProduct, dropped: list[torch.Tensor], samples: i
         a, e = sample_cuts[0], sample_cuts[-1]
         torch.sub(ascending[a:e], sample * pixels * c, out=source[a:e])
     rest_cuts = _cuts(rest, bounds, c)
-    zeros = [(step.dropped[0].long(), _cuts(step.dropped[0], bounds, c_out))
-             if isinstance(step, TailDropout) else None for step in tail]
+    # per step: None for a ReLU; a dropout's scale, its ascending part and that part's cuts
+    steps = [None if not isinstance(step, TailDropout) else
+             (step.scale, step.dropped[0].long(), _cuts(step.dropped[0], bounds, c_out))
+             for step in tail]
     largest = max((q[j + 1] - q[j] for q in cuts for j in range(len(edges) - 1)), default=0)
     values = product.scratch("values", largest, product.values.dtype)
     for band, (p0, p1) in enumerate(zip(edges.tolist(), edges[1:].tolist())):
@@ -227,16 +231,17 @@ def dropout_conv(product: SharedProduct, dropped: list[torch.Tensor], samples: i
                 picked = product.values.index_select(0, rest[a:e] - sample * pixels * c)
                 terms = product.weight_t.index_select(0, rest_cols[a:e]).mul_(picked[:, None])
                 block.index_add_(0, rest_rows[a:e] - r0, terms, alpha=-product.scale)
-            for step, zero in zip(tail, zeros):
-                if isinstance(step, TailDropout) and zero is not None:
-                    if step.scale is not None:
-                        block.mul_(step.scale)
-                    a, e = zero[1][sample][band : band + 2]
-                    buffer.scatter_(0, zero[0][a:e], 0.0)
-                else:
+            for step in steps:
+                if step is None:
                     block.relu_()
-    for step in tail:
-        if isinstance(step, TailDropout) and len(step.dropped[1]):
-            buffer.scatter_(0, step.dropped[1].long(), 0.0)
+                    continue
+                scale, zeroed, zero_cuts = step
+                if scale is not None:
+                    block.mul_(scale)
+                a, e = zero_cuts[sample][band : band + 2]
+                masks.zero_at(buffer, zeroed[a:e])
+    for dropout in tail:
+        if isinstance(dropout, TailDropout):
+            masks.zero_at(buffer, dropout.dropped[1])
     n = samples * b
     return buffer[:numel].view(n, h, w, c_out).permute(0, 3, 1, 2)

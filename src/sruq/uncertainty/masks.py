@@ -182,6 +182,12 @@ def _positions(unit_keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, base
     return found
 
 
+def zero_at(flat: torch.Tensor, dropped: torch.Tensor) -> None:
+    """Zero the elements ``dropped`` (flat indices, int32 or int64) of the flat ``flat``
+    in place (``scatter_``, which takes int64 only; ``index_fill_`` is a fifth slower)."""
+    flat.scatter_(0, dropped.long(), 0.0)
+
+
 def element_drops(keys: torch.Tensor, shape: tuple[int, int, int, int], origin: tuple[int, int],
                   p: float, ordered: bool = False) -> list[torch.Tensor]:
     """Dropped elements of a ``(N, H, W, C)`` block: row-major flat indices, in pieces that

@@ -241,7 +241,7 @@ class _MaskSampler:
         shape, origin = self._element_shape(out)
         flat = _flat(out)
         for dropped in masks.element_drops(keys, shape, origin, p):
-            flat.scatter_(0, dropped.long(), 0.0)  # index_fill_: a fifth slower
+            masks.zero_at(flat, dropped)
 
     def share(self, repeated: MCState, state: MCState) -> None:
         """Announce that the suffix runs on ``repeated``: the prefix ``state`` repeated along
