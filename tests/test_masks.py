@@ -120,6 +120,26 @@ def test_ordered_drops_are_the_same_elements(
     assert everything[0].tolist() == list(range(24)) and len(everything[1]) == 0
 
 
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_select_ranges_keeps_each_rows_slice_in_order(dtype: torch.dtype) -> None:
+    """The ordered draw's selection: each ascending row's ``lo <= pos < hi``, row after
+    row, the same as a boolean selection, with empty slices first, between and last."""
+    pos = torch.cumsum(torch.randint(1, 9, (7, 12), generator=torch.Generator().manual_seed(2)),
+                       1).to(dtype)
+    hi = torch.tensor([0, 40, 3, 1000, 25, 30, 1], dtype=dtype)
+    lo = torch.tensor([0, 10, 0, 0, 25, 5, 0], dtype=dtype)
+    for lower in (None, lo):
+        inside = pos < hi[:, None]
+        if lower is not None:
+            inside &= pos >= lower[:, None]
+        want = torch.masked_select(pos, inside)
+        out = torch.full((100,), -1, dtype=dtype)
+        got = masks._select_ranges(pos, lower, hi, out)
+        assert got.dtype == dtype and torch.equal(got, want) and got.data_ptr() == out.data_ptr()
+        assert bool((out[len(want):] == -1).all())  # nothing written past the selection
+        assert torch.equal(masks._select_ranges(pos, lower, hi), want)
+
+
 @pytest.mark.parametrize(("shape", "origin", "p"), [
     ((3, 40, 150, 64), (0, 0), 0.04), ((2, 17, 130, 3), (3, 70), 0.2),
     ((1, 3, 5, 7), (0, 1), 1e-6)])
